@@ -1,0 +1,8 @@
+"""particleseg: out-of-the-box 3D instance segmentation of mineral particles in micro-CT scans.
+
+Pipeline stages live in subpackages (see DESIGN.md): ``io``, ``synth``, ``targets``, ``metrics``,
+``baselines``; the stages that need torch (``transforms``, ``data``, ``models``, ``inference``)
+are imported only by the entry points that use them.
+"""
+
+__version__ = "0.1.0"
