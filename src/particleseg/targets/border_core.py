@@ -1,0 +1,220 @@
+"""Instance labels <-> border-core maps (0 background, 1 core, 2 border).
+
+Whole-volume operations only (cc3d, edt, bincount and a compiled feature transform): no Python
+loop over particles or components, so the cost is linear in the number of voxels.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cc3d
+import edt
+import fastremap
+import numpy as np
+
+from particleseg.targets._feature_transform import (
+    nearest_seed_label,
+    nearest_seed_label_in_component,
+)
+
+BACKGROUND, CORE, BORDER = 0, 1, 2
+_THREADS = max(1, min(8, os.cpu_count() or 1))
+
+
+def _spacing3(spacing) -> tuple[float, float, float]:
+    if spacing is None:
+        return (1.0, 1.0, 1.0)
+    if np.isscalar(spacing):
+        return (float(spacing),) * 3
+    if len(spacing) != 3 or any(float(s) <= 0 for s in spacing):
+        raise ValueError(f"spacing must be 3 positive numbers (Z, Y, X), got {spacing!r}")
+    return tuple(float(s) for s in spacing)
+
+
+def _check_3d_integer(array: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 3:
+        raise ValueError(f"{what} must be a 3D array (Z, Y, X), got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.integer) and array.dtype != bool:
+        raise ValueError(f"{what} must have an integer dtype, got {array.dtype}")
+    return array
+
+
+def instance_to_border_core(
+    labels: np.ndarray, border_thickness: float = 3.0, spacing=None
+) -> np.ndarray:
+    """Convert instance labels to a border-core map.
+
+    A particle voxel is core when it lies farther than ``border_thickness`` (Euclidean, in the
+    units of ``spacing``) from every voxel that is background or another particle; the other
+    particle voxels are border. The array edge is not a particle edge: a particle cut by it gets
+    no border on the cut face (right for training crops).
+
+    Args:
+        labels: (Z, Y, X) non-negative integer instance labels, 0 = background.
+        border_thickness: border width, in voxels when ``spacing`` is None.
+        spacing: optional voxel size per axis (Z, Y, X) for anisotropic volumes.
+
+    Returns:
+        (Z, Y, X) uint8: 0 background, 1 core, 2 border.
+    """
+    labels = _check_3d_integer(labels, "labels")
+    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
+        raise ValueError("labels must be non-negative")
+    if border_thickness < 0:
+        raise ValueError(f"border_thickness must be >= 0, got {border_thickness}")
+    sz, sy, sx = _spacing3(spacing)
+    if labels.dtype == bool or labels.dtype.itemsize > 4:
+        labels = labels.astype(np.uint32)
+    # edt's multi-label mode: the distance from each particle voxel to the nearest voxel
+    # carrying another value (background or another particle); anisotropy follows the array's
+    # axis order (checked against scipy in the tests).
+    dist = edt.edt(
+        np.ascontiguousarray(labels), anisotropy=(sz, sy, sx), black_border=False,
+        parallel=_THREADS,
+    )
+    out = np.zeros(labels.shape, np.uint8)
+    out[labels != 0] = BORDER
+    out[dist > border_thickness] = CORE  # dist is 0 on background
+    return out
+
+
+def demote_small_cores(
+    cores: np.ndarray,
+    small_core_distance: float = 1.0,
+    small_core_fraction: float = 0.95,
+    small_core_max_distance: float = 3.0,
+    spacing=None,
+) -> np.ndarray:
+    """Drop cores that are thin shells rather than a particle's middle.
+
+    A core is dropped when at least ``small_core_fraction`` of its voxels lie within
+    ``small_core_distance`` of its surface and none lies at ``small_core_max_distance`` or
+    deeper (the reference's rule). Such cores are noise or slivers of a border; their voxels
+    should be grown over by a real core.
+
+    Args:
+        cores: (Z, Y, X) uint32 core labels 1..N (0 elsewhere).
+        small_core_distance, small_core_fraction, small_core_max_distance: the rule above.
+        spacing: optional voxel size per axis.
+
+    Returns:
+        (Z, Y, X) uint32 core labels, consecutive 1..M (M <= N).
+    """
+    n = int(cores.max(initial=0))
+    if n == 0:
+        return cores
+    sz, sy, sx = _spacing3(spacing)
+    depth = edt.edt(cores, anisotropy=(sz, sy, sx), black_border=False, parallel=_THREADS)
+    where = np.flatnonzero(cores)
+    ids = cores.ravel()[where]
+    depth = depth.ravel()[where]
+    size = np.bincount(ids, minlength=n + 1)
+    shallow = np.bincount(ids, weights=depth <= small_core_distance, minlength=n + 1)
+    deep = np.bincount(ids, weights=depth >= small_core_max_distance, minlength=n + 1)
+    small = (size > 0) & (shallow >= small_core_fraction * size) & (deep == 0)
+    small[0] = False
+    if small.any():
+        cores = fastremap.mask(cores, np.flatnonzero(small).tolist())
+        cores, _ = fastremap.renumber(cores, preserve_zero=True, in_place=True)
+    return cores.astype(np.uint32, copy=False)
+
+
+def border_core_to_instance(
+    border_core: np.ndarray,
+    small_core_distance: float = 1.0,
+    small_core_fraction: float = 0.95,
+    small_core_max_distance: float = 3.0,
+    connectivity: int = 6,
+    spacing=None,
+) -> np.ndarray:
+    """Convert a border-core map to instance labels.
+
+    1. Foreground (core or border) is split into connected components.
+    2. Cores are labelled (``connectivity``) and thin cores are demoted to border
+       (:func:`demote_small_cores`).
+    3. Every border voxel goes to the Euclidean-nearest core of its own foreground component
+       (ties broken deterministically); a component without a core becomes one particle.
+
+    Args:
+        border_core: (Z, Y, X) integer map with values in {0, 1, 2}.
+        small_core_distance, small_core_fraction, small_core_max_distance: small-core rule.
+        connectivity: 6, 18 or 26, for both the cores and the foreground components.
+        spacing: optional voxel size per axis (Z, Y, X).
+
+    Returns:
+        (Z, Y, X) uint32 instance labels, ids 1..N consecutive (no 65,535 limit).
+    """
+    border_core = _check_3d_integer(border_core, "border_core")
+    if border_core.size and int(border_core.max()) > BORDER:
+        raise ValueError(
+            f"border_core values must be 0 (background), 1 (core) or 2 (border); "
+            f"found {int(border_core.max())}"
+        )
+    spacing = _spacing3(spacing)
+    foreground = border_core != BACKGROUND
+    components = cc3d.connected_components(foreground, connectivity=connectivity).astype(
+        np.uint32, copy=False
+    )
+    cores = cc3d.connected_components(border_core == CORE, connectivity=connectivity)
+    cores = demote_small_cores(
+        cores.astype(np.uint32, copy=False), small_core_distance, small_core_fraction,
+        small_core_max_distance, spacing,
+    )
+    n_cores = int(cores.max(initial=0))
+    labels = nearest_seed_label(cores, components, spacing)
+
+    # Where the global nearest core sits in another component (across a thin gap), redo the
+    # voxel against its own component's cores only. Rare, so a brute force over the core
+    # surfaces of the components concerned is cheap.
+    unassigned = foreground & (labels == 0)
+    if unassigned.any():
+        points = np.argwhere(unassigned)
+        labels[unassigned] = nearest_seed_label_in_component(
+            points, components[unassigned], cores, components, spacing
+        )
+    del unassigned, cores
+
+    # Components without any core become one particle each.
+    coreless = foreground & (labels == 0)
+    if coreless.any():
+        ids, _ = fastremap.renumber(components[coreless], preserve_zero=False)
+        labels[coreless] = ids.astype(np.uint32) + np.uint32(n_cores)
+    labels, _ = fastremap.renumber(labels, preserve_zero=True, in_place=True)
+    return labels.astype(np.uint32, copy=False)
+
+
+def filter_small_particles(labels: np.ndarray, min_relative_size: float = 0.005) -> np.ndarray:
+    """Remove particles smaller than a fraction of the mean particle size.
+
+    The mean is over the particles that exist (ids with no voxels are not counted as size 0).
+    Removed voxels become background; the remaining ids are renumbered 1..M keeping their
+    order.
+
+    Args:
+        labels: (Z, Y, X) non-negative integer instance labels.
+        min_relative_size: keep particles with at least this fraction of the mean voxel count.
+
+    Returns:
+        (Z, Y, X) uint32 labels, ids consecutive.
+    """
+    labels = _check_3d_integer(labels, "labels")
+    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
+        raise ValueError("labels must be non-negative")
+    labels = labels.astype(np.uint32, copy=True)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    present = sizes > 0
+    if not present.any():
+        return labels
+    threshold = min_relative_size * sizes[present].mean()
+    small = np.flatnonzero(present & (sizes < threshold))
+    if len(small):
+        labels = fastremap.mask(labels, small.tolist(), in_place=True)
+    # Keep the original order of ids: map each kept id to its rank among kept ids.
+    keep = present.copy()
+    keep[small] = False
+    remap = np.zeros(len(sizes), np.uint32)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
+    return remap[labels]
