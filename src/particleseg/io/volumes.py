@@ -1,0 +1,293 @@
+"""Read and write 3D volumes (Z, Y, X): .npy, TIFF/BigTIFF stacks, folders of 2D slices, zarr v3.
+
+Reading is lazy wherever the format allows: ``.npy`` and uncompressed contiguous TIFF give an
+``np.memmap``; compressed TIFF, folders of slices and zarr give a read-only ``zarr.Array``. Both
+support numpy slicing, ``.shape`` and ``.dtype``; nothing is loaded until sliced.
+
+Writing copies the input in slabs of Z slices (so a lazy input is never loaded whole) into a hidden
+temporary sibling and renames it into place only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+import zarr
+
+from particleseg.io._atomic import atomic_path
+from particleseg.io._slabs import iter_slabs
+from particleseg.io._tiff import (
+    SUPPORTED,
+    TIFF_SUFFIXES,
+    InputError,
+    list_slices,
+    natural_sort_key,
+    read_slices,
+    read_tiff,
+    write_slices,
+    write_tiff,
+)
+from particleseg.io.validation import check_volume_shape
+
+PathLike = str | os.PathLike[str]
+VolumeArray = np.ndarray | zarr.Array
+"""What :func:`read_volume` returns: ``np.memmap`` (an ndarray) or a read-only ``zarr.Array``."""
+
+VOLUME_SUFFIXES = (".npy", *TIFF_SUFFIXES, ".zarr")
+DEFAULT_CHUNKS = (128, 128, 128)
+
+
+def volume_format(path: PathLike) -> str:
+    """Return the format of a volume path: ``"npy"``, ``"tiff"``, ``"zarr"`` or ``"slices"``.
+
+    An existing directory is ``"zarr"`` when its name ends in ``.zarr`` or it holds zarr metadata,
+    otherwise ``"slices"``; a non-existing path without a suffix is ``"slices"`` (for writing).
+
+    Args:
+        path: Volume file or directory.
+
+    Returns:
+        The format name.
+
+    Raises:
+        ValueError: If the suffix is not supported.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        return "npy"
+    if suffix in TIFF_SUFFIXES:
+        return "tiff"
+    if suffix == ".zarr":
+        return "zarr"
+    if p.is_dir():
+        if (p / "zarr.json").is_file() or (p / ".zarray").is_file():
+            return "zarr"
+        return "slices"
+    if not suffix and not p.exists():
+        return "slices"
+    found = repr(suffix) if suffix else "(a file without suffix)"
+    raise ValueError(f"{p}: unsupported volume format {found}; expected {SUPPORTED}")
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def read_volume(path: PathLike) -> VolumeArray:
+    """Open a 3D volume lazily.
+
+    Args:
+        path: ``.npy`` file, ``.tif``/``.tiff`` file (classic or BigTIFF, multi-page), ``.zarr``
+            directory holding a zarr array (v2 or v3), or a directory of 2D ``.tif``/``.tiff``
+            slices (stacked along Z in natural sort order: ``z2`` before ``z10``; hidden files are
+            ignored).
+
+    Returns:
+        Array-like of shape (Z, Y, X) with the file's dtype: ``np.memmap`` (read-only) for
+        ``.npy`` and uncompressed contiguous TIFF, otherwise a read-only ``zarr.Array``. Slice it
+        (``vol[z0:z1]``) to get numpy arrays.
+
+    Raises:
+        ValueError: Naming ``path``, if it does not exist, has an unsupported format, cannot be
+            read (truncated, corrupt, not the format its suffix says), is not 3D, or has a
+            zero-length axis.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"{p}: volume not found (no such file or directory)")
+    fmt = volume_format(p)
+    try:
+        array = _READERS[fmt](p)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise ValueError(
+            f"{p}: cannot read as {fmt} volume (unreadable, truncated or corrupt): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    check_volume_shape(array, p)
+    return array
+
+
+def _read_npy(p: Path) -> np.ndarray:
+    if not p.is_file():
+        raise InputError(f"{p}: expected a .npy file, found a directory")
+    array = np.load(p, mmap_mode="r", allow_pickle=False)
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"{p}: expected a single .npy array, got {type(array).__name__}")
+    return array
+
+
+def _read_zarr(p: Path) -> zarr.Array:
+    return zarr.open_array(store=str(p), mode="r")
+
+
+_READERS: dict[str, Callable[[Path], VolumeArray]] = {
+    "npy": _read_npy,
+    "tiff": read_tiff,
+    "zarr": _read_zarr,
+    "slices": read_slices,
+}
+
+
+def read_volume_spacing(path: PathLike) -> tuple[float, float, float] | None:
+    """Return the spacing (Z, Y, X) stored inside a volume by :func:`write_volume`, if any.
+
+    Zarr arrays keep it in the ``"spacing"`` attribute, TIFF files in their JSON image
+    description. ``.npy`` files and folders of slices carry none (use the metadata sidecar).
+
+    Args:
+        path: Volume path.
+
+    Returns:
+        The spacing, or None if the volume does not record one.
+
+    Raises:
+        ValueError: If the volume cannot be read.
+    """
+    p = Path(path)
+    arr = read_volume(p)
+    spacing = None
+    if isinstance(arr, zarr.Array):
+        spacing = arr.attrs.get("spacing")
+    if spacing is None and volume_format(p) == "tiff":
+        with tifffile.TiffFile(p) as tif:
+            for md in tif.shaped_metadata or ():
+                spacing = md.get("spacing", spacing)
+    if spacing is None or len(spacing) != 3:
+        return None
+    return tuple(float(s) for s in spacing)
+
+
+# ----------------------------------------------------------------------------------------- writing
+
+
+def write_volume(
+    path: PathLike,
+    array: Any,
+    *,
+    spacing: Sequence[float] | None = None,
+    chunks: Sequence[int] | None = None,
+) -> Path:
+    """Write a 3D volume atomically, in the format given by the suffix of ``path``.
+
+    ``.npy``: standard npy. ``.tif``/``.tiff``: uncompressed BigTIFF, one page per Z slice, memory-
+    mappable on read. ``.zarr``: zarr v3 array with ``chunks`` (default (128, 128, 128), clipped
+    to the shape) and zarr's default compressor (zstd). No suffix: a folder of 2D TIFF slices
+    ``slice_00000.tif``... The data are copied in slabs of Z slices (so ``np.memmap``/``zarr``
+    inputs are never loaded whole) into a hidden temporary sibling, renamed onto ``path`` only when
+    complete; an existing ``path`` is replaced. If anything fails, the temporary is removed and
+    ``path`` is left as it was (absent if it did not exist).
+
+    Args:
+        path: Destination. Missing parent folders are created.
+        array: Array-like of shape (Z, Y, X) with ``shape``, ``dtype`` and numpy slicing
+            (ndarray, ``np.memmap``, ``zarr.Array``...); any dtype the format supports.
+        spacing: Optional voxel spacing (Z, Y, X) in physical units, stored in the zarr
+            attributes (``"spacing"``) or in the TIFF description and X/Y resolution.
+        chunks: Zarr chunk shape (ignored by the other formats).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ValueError: If the suffix is unsupported, ``array`` is not a non-empty 3D array, or
+            ``spacing`` is not 3 positive numbers.
+    """
+    p = Path(path)
+    fmt = _write_format(p)
+    check_volume_shape(array, p)
+    spacing_list = _spacing_list(spacing, p)
+    chunk_shape = _clip_chunks(chunks, tuple(array.shape), p) if fmt == "zarr" else None
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(p) as tmp:
+        if fmt == "npy":
+            _write_npy(tmp, array)
+        elif fmt == "tiff":
+            write_tiff(tmp, array, spacing_list)
+        elif fmt == "zarr":
+            _write_zarr(tmp, array, spacing_list, chunk_shape)
+        else:
+            write_slices(tmp, array)
+    return p
+
+
+def _write_format(p: Path) -> str:
+    suffix = p.suffix.lower()
+    if suffix in (".npy", ".zarr"):
+        return suffix[1:]
+    if suffix in TIFF_SUFFIXES:
+        return "tiff"
+    if not suffix:
+        return "slices"
+    raise ValueError(
+        f"{p}: unsupported volume format {suffix!r}; expected .npy, .tif/.tiff, .zarr, or no "
+        "suffix for a folder of 2D TIFF slices"
+    )
+
+
+def _spacing_list(spacing: Sequence[float] | None, p: Path) -> list[float] | None:
+    if spacing is None:
+        return None
+    try:
+        values = [float(v) for v in spacing]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"{p}: spacing must be 3 positive numbers (Z, Y, X), got {spacing!r}")
+    return values
+
+
+def _write_npy(tmp: Path, array: Any) -> None:
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=array.dtype, shape=tuple(array.shape))
+    try:
+        for z0, slab in iter_slabs(array):
+            out[z0 : z0 + len(slab)] = slab
+        out.flush()
+    finally:
+        del out
+
+
+def _clip_chunks(
+    chunks: Sequence[int] | None, shape: tuple[int, ...], p: Path
+) -> tuple[int, int, int]:
+    """Validate the zarr chunk shape and clip it to the array shape."""
+    chunks = tuple(DEFAULT_CHUNKS if chunks is None else chunks)
+    if len(chunks) != 3 or not all(isinstance(c, int | np.integer) and c > 0 for c in chunks):
+        raise ValueError(f"{p}: chunks must be 3 positive integers (Z, Y, X), got {chunks!r}")
+    z, y, x = (min(int(c), int(s)) for c, s in zip(chunks, shape, strict=True))
+    return (z, y, x)
+
+
+def _write_zarr(
+    tmp: Path, array: Any, spacing: list[float] | None, chunk_shape: tuple[int, int, int]
+) -> None:
+    shape = tuple(int(s) for s in array.shape)
+    out = zarr.create_array(
+        store=str(tmp),
+        shape=shape,
+        dtype=array.dtype,
+        chunks=chunk_shape,
+        zarr_format=3,
+        attributes={"spacing": spacing} if spacing else {},
+    )
+    for z0, slab in iter_slabs(array, multiple=chunk_shape[0]):
+        out[z0 : z0 + len(slab)] = slab
+
+
+__all__ = [
+    "DEFAULT_CHUNKS",
+    "VOLUME_SUFFIXES",
+    "VolumeArray",
+    "list_slices",
+    "natural_sort_key",
+    "read_volume",
+    "read_volume_spacing",
+    "volume_format",
+    "write_volume",
+]
