@@ -1,0 +1,29 @@
+"""Instance segmentation metrics (numpy only; never imports torch).
+
+``evaluate_instances(pred, ref)`` returns F1, F1_match, F1_instance, MergerRatio, SplitterRatio
+and panoptic quality, all computed from one sparse :class:`OverlapTable`.
+"""
+
+from particleseg.metrics.instance import (
+    METRIC_KEYS,
+    SCORE_KEYS,
+    evaluate_instances,
+    evaluate_table,
+    greedy_match,
+    pair_dice,
+    pair_iou,
+)
+from particleseg.metrics.overlap import OverlapTable, overlap_table, validate_label_pair
+
+__all__ = [
+    "METRIC_KEYS",
+    "SCORE_KEYS",
+    "OverlapTable",
+    "evaluate_instances",
+    "evaluate_table",
+    "greedy_match",
+    "overlap_table",
+    "pair_dice",
+    "pair_iou",
+    "validate_label_pair",
+]

@@ -1,0 +1,136 @@
+"""Tables, summaries and bar charts of per-sample scores (no torch)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from particleseg.io._atomic import atomic_path, write_json_atomic
+
+SCORES = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")
+COUNTS = ("n_ref", "n_pred", "tp", "fp", "fn", "n_mergers", "n_splitters")
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def summarize(rows: Sequence[dict]) -> dict:
+    """Mean of every score per split (and over all samples), and summed counts.
+
+    Args:
+        rows: one dict per sample with ``sample``, ``split`` and the keys of
+            :func:`particleseg.metrics.evaluate_instances`.
+
+    Returns:
+        ``{split: {"n_samples": int, "mean": {score: float}, "total": {count: int}}}`` with an
+        extra ``"all"`` entry.
+    """
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["split"], []).append(row)
+    if len(groups) > 1:
+        groups["all"] = list(rows)
+    return {
+        split: {
+            "n_samples": len(members),
+            "mean": {k: sum(float(r[k]) for r in members) / len(members) for k in SCORES},
+            "total": {k: int(sum(int(r[k]) for r in members)) for k in COUNTS},
+        }
+        for split, members in groups.items()
+    }
+
+
+def format_table(rows: Sequence[dict], summary: dict) -> str:
+    """A plain-text table of per-sample scores followed by the per-split means."""
+    header = ["sample", "split", *SCORES, "n_ref", "n_pred"]
+    lines = [header]
+    for r in rows:
+        lines.append(
+            [
+                r["sample"],
+                r["split"],
+                *(f"{r[k]:.3f}" for k in SCORES),
+                str(r["n_ref"]),
+                str(r["n_pred"]),
+            ]
+        )
+    for split, s in summary.items():
+        lines.append(
+            [
+                f"mean ({s['n_samples']})",
+                split,
+                *(f"{s['mean'][k]:.3f}" for k in SCORES),
+                str(s["total"]["n_ref"]),
+                str(s["total"]["n_pred"]),
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    out.insert(len(rows) + 2, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def write_rows_csv(path: Path, rows: Sequence[dict]) -> None:
+    """Write one CSV row per sample (atomically)."""
+    fields = ["sample", "split", *SCORES, "sq", "rq", *COUNTS, "pq_tp", "pq_fp", "pq_fn"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_bytes(Path(path), buf.getvalue().encode())
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON (atomically)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, obj)
+
+
+def plot_metric_bars(path: Path, rows: Sequence[dict], metric: str, title: str = "") -> None:
+    """One bar per sample, coloured by split, with the per-split mean as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    colours = {s: f"C{i}" for i, s in enumerate(splits)}
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(rows) + 2), 3.2), dpi=100)
+    ax.bar(range(len(rows)), [r[metric] for r in rows], color=[colours[r["split"]] for r in rows])
+    for s in splits:
+        idx = [i for i, r in enumerate(rows) if r["split"] == s]
+        mean = sum(rows[i][metric] for i in idx) / len(idx)
+        ax.hlines(
+            mean,
+            min(idx) - 0.4,
+            max(idx) + 0.4,
+            colors=colours[s],
+            linestyles="--",
+            label=f"{s} mean {mean:.3f}",
+        )
+    ax.set_xticks(
+        range(len(rows)), [r["sample"] for r in rows], rotation=60, ha="right", fontsize=7
+    )
+    ax.set_ylabel(metric)
+    top = max([r[metric] for r in rows] + [1e-9])
+    ax.set_ylim(
+        0,
+        1.05
+        if metric not in ("merger_ratio", "splitter_ratio")
+        else max(0.05, math.ceil(top * 120) / 100),
+    )
+    ax.set_title(title or metric)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    _write_bytes(Path(path), buf.getvalue())
