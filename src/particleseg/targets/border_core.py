@@ -1,25 +1,27 @@
 """Instance labels <-> border-core maps (0 background, 1 core, 2 border).
 
-Whole-volume operations only (cc3d, edt, bincount and a compiled feature transform): no Python
+Whole-volume operations only (cc3d, fastremap and compiled numba passes): no Python
 loop over particles or components, so the cost is linear in the number of voxels.
 """
 
 from __future__ import annotations
 
-import os
-
 import cc3d
-import edt
 import fastremap
 import numpy as np
 
+from particleseg.targets._distance import (
+    consecutive_inplace,
+    depth_squared,
+    relabel_inplace,
+    thin_labels,
+)
 from particleseg.targets._feature_transform import (
     nearest_seed_label,
     nearest_seed_label_in_component,
 )
 
 BACKGROUND, CORE, BORDER = 0, 1, 2
-_THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
 def _spacing3(spacing) -> tuple[float, float, float]:
@@ -67,16 +69,13 @@ def instance_to_border_core(
     sz, sy, sx = _spacing3(spacing)
     if labels.dtype == bool or labels.dtype.itemsize > 4:
         labels = labels.astype(np.uint32)
-    # edt's multi-label mode: the distance from each particle voxel to the nearest voxel
-    # carrying another value (background or another particle); anisotropy follows the array's
-    # axis order (checked against scipy in the tests).
-    dist = edt.edt(
-        np.ascontiguousarray(labels), anisotropy=(sz, sy, sx), black_border=False,
-        parallel=_THREADS,
-    )
+    # Squared distance to the nearest voxel of another value (background or another particle),
+    # exact up to just past the border thickness.
+    cap = float(border_thickness) ** 2 + 1.0
+    depth2 = depth_squared(labels, cap, (sz, sy, sx))
     out = np.zeros(labels.shape, np.uint8)
     out[labels != 0] = BORDER
-    out[dist > border_thickness] = CORE  # dist is 0 on background
+    out[depth2 > float(border_thickness) ** 2] = CORE  # depth is 0 on background
     return out
 
 
@@ -96,29 +95,43 @@ def demote_small_cores(
 
     Args:
         cores: (Z, Y, X) uint32 core labels 1..N (0 elsewhere).
-        small_core_distance, small_core_fraction, small_core_max_distance: the rule above.
+        small_core_distance: depth counted as "at the surface".
+        small_core_fraction: share of surface voxels from which a core may be thin.
+        small_core_max_distance: a core with any voxel this deep is kept.
         spacing: optional voxel size per axis.
 
     Returns:
         (Z, Y, X) uint32 core labels, consecutive 1..M (M <= N).
     """
+    cores = np.array(cores, dtype=np.uint32, order="C", copy=True)
+    _demote_small_cores_inplace(
+        cores,
+        small_core_distance,
+        small_core_fraction,
+        small_core_max_distance,
+        _spacing3(spacing),
+    )
+    return cores
+
+
+def _demote_small_cores_inplace(
+    cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing
+) -> int:
+    """:func:`demote_small_cores` in place on uint32 ``cores``; returns the number kept."""
     n = int(cores.max(initial=0))
     if n == 0:
-        return cores
-    sz, sy, sx = _spacing3(spacing)
-    depth = edt.edt(cores, anisotropy=(sz, sy, sx), black_border=False, parallel=_THREADS)
-    where = np.flatnonzero(cores)
-    ids = cores.ravel()[where]
-    depth = depth.ravel()[where]
-    size = np.bincount(ids, minlength=n + 1)
-    shallow = np.bincount(ids, weights=depth <= small_core_distance, minlength=n + 1)
-    deep = np.bincount(ids, weights=depth >= small_core_max_distance, minlength=n + 1)
-    small = (size > 0) & (shallow >= small_core_fraction * size) & (deep == 0)
-    small[0] = False
-    if small.any():
-        cores = fastremap.mask(cores, np.flatnonzero(small).tolist())
-        cores, _ = fastremap.renumber(cores, preserve_zero=True, in_place=True)
-    return cores.astype(np.uint32, copy=False)
+        return 0
+    thin, size = thin_labels(
+        cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing
+    )
+    keep = (size > 0) & ~thin
+    keep[0] = False
+    if keep.sum() == n:
+        return n
+    lut = np.zeros(n + 1, np.uint32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
+    relabel_inplace(cores, lut)
+    return int(keep.sum())
 
 
 def border_core_to_instance(
@@ -139,7 +152,9 @@ def border_core_to_instance(
 
     Args:
         border_core: (Z, Y, X) integer map with values in {0, 1, 2}.
-        small_core_distance, small_core_fraction, small_core_max_distance: small-core rule.
+        small_core_distance: small-core rule, see :func:`demote_small_cores`.
+        small_core_fraction: small-core rule.
+        small_core_max_distance: small-core rule.
         connectivity: 6, 18 or 26, for both the cores and the foreground components.
         spacing: optional voxel size per axis (Z, Y, X).
 
@@ -154,35 +169,34 @@ def border_core_to_instance(
         )
     spacing = _spacing3(spacing)
     foreground = border_core != BACKGROUND
-    components = cc3d.connected_components(foreground, connectivity=connectivity).astype(
-        np.uint32, copy=False
+    components = cc3d.connected_components(
+        foreground, connectivity=connectivity, out_dtype=np.uint32
     )
-    cores = cc3d.connected_components(border_core == CORE, connectivity=connectivity)
-    cores = demote_small_cores(
-        cores.astype(np.uint32, copy=False), small_core_distance, small_core_fraction,
-        small_core_max_distance, spacing,
+    cores = cc3d.connected_components(
+        border_core == CORE, connectivity=connectivity, out_dtype=np.uint32
     )
-    n_cores = int(cores.max(initial=0))
-    labels = nearest_seed_label(cores, components, spacing)
+    n_cores = _demote_small_cores_inplace(
+        cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing
+    )
+    labels, n_unresolved = nearest_seed_label(cores, components, spacing)
 
     # Where the global nearest core sits in another component (across a thin gap), redo the
     # voxel against its own component's cores only. Rare, so a brute force over the core
     # surfaces of the components concerned is cheap.
-    unassigned = foreground & (labels == 0)
-    if unassigned.any():
+    if n_unresolved:
+        unassigned = foreground & (labels == 0)
         points = np.argwhere(unassigned)
         labels[unassigned] = nearest_seed_label_in_component(
             points, components[unassigned], cores, components, spacing
         )
-    del unassigned, cores
-
-    # Components without any core become one particle each.
-    coreless = foreground & (labels == 0)
-    if coreless.any():
-        ids, _ = fastremap.renumber(components[coreless], preserve_zero=False)
-        labels[coreless] = ids.astype(np.uint32) + np.uint32(n_cores)
-    labels, _ = fastremap.renumber(labels, preserve_zero=True, in_place=True)
-    return labels.astype(np.uint32, copy=False)
+        # Components without any core become one particle each.
+        coreless = unassigned
+        coreless &= labels == 0
+        if coreless.any():
+            ids, _ = fastremap.renumber(components[coreless], preserve_zero=False)
+            labels[coreless] = ids.astype(np.uint32) + np.uint32(n_cores)
+    consecutive_inplace(labels)
+    return labels
 
 
 def filter_small_particles(labels: np.ndarray, min_relative_size: float = 0.005) -> np.ndarray:
