@@ -36,7 +36,9 @@ def _place_centres(shape, radii, min_gap_factor, rng, max_tries):
                 for dy in (-1, 0, 1):
                     for dx in (-1, 0, 1):
                         for j in grid.get((key[0] + dz, key[1] + dy, key[2] + dx), ()):
-                            if np.linalg.norm(c - centres[j]) < min_gap_factor * (r + radii[kept[j]]):
+                            if np.linalg.norm(c - centres[j]) < min_gap_factor * (
+                                r + radii[kept[j]]
+                            ):
                                 ok = False
                                 break
                         if not ok:

@@ -1,0 +1,179 @@
+"""Speed, memory and round-trip quality of the border-core post-processing and the metrics.
+
+Prints, side by side with the reference approach (benchmarks/reference_postprocess.py):
+- round trip instance -> border-core (thickness 3) -> instance: share of particles recovered with
+  IoU >= 0.9 (and exactly), on densely packed touching ellipsoids and on painted (overlapping)
+  ones, at 256^3 (800 particles) and 512^3 (6,400);
+- border_core_to_instance seconds at 256^3 and 512^3 and their ratio, peak RSS at 512^3 (child
+  process that only loads the map and converts it);
+- evaluate_instances seconds at 256^3.
+
+Usage: python benchmarks/bench_postprocess.py [--skip-reference] [--skip-512] [--no-prewarm]
+
+Our CI and development machines are VMs that back guest memory lazily: the first touch of memory
+the VM has not used yet costs about 2.3 s/GB (later touches about 0.15 s/GB), which would make the
+first large case look slow for reasons unrelated to the code. The bench touches 8 GB once first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from particleseg.synth import packed_ellipsoids
+from particleseg.targets import border_core_to_instance, instance_to_border_core
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+CACHE = Path(tempfile.gettempdir()) / "particleseg-bench"
+
+
+# (size, number of ellipsoids, mode, min_gap_factor, description)
+CASES = [
+    (256, 800, "touching", 0.75, "touching: overlaps split where each is deeper; share a face"),
+    (256, 800, "painted", 0.75, "painted, spaced: same centres, later ellipsoids paint over"),
+    (256, 800, "painted", 0.0, "painted, unspaced: no spacing at all; many slivers"),
+    (512, 6400, "touching", 0.75, "touching"),
+    (512, 6400, "painted", 0.75, "painted, spaced"),
+]
+
+
+def volume(size: int, n: int, mode: str, gap: float, seed: int = 0) -> np.ndarray:
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"ellipsoids-{size}-{n}-{mode}-{gap}-{seed}.npy"
+    if not path.exists():
+        labels = packed_ellipsoids(
+            (size,) * 3, n, (8, 20), mode=mode, seed=seed, min_gap_factor=gap
+        )
+        np.save(path, labels)
+    return np.load(path)
+
+
+def best_iou_per_reference(ref: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    both = (ref > 0) & (pred > 0)
+    n_pred = int(pred.max()) + 1
+    key = ref[both].astype(np.int64) * n_pred + pred[both]
+    pairs, inter = np.unique(key, return_counts=True)
+    r, p = pairs // n_pred, pairs % n_pred
+    size_r = np.bincount(ref.ravel())
+    size_p = np.bincount(pred.ravel(), minlength=n_pred)
+    iou = inter / (size_r[r] + size_p[p] - inter)
+    best = np.zeros(len(size_r))
+    np.maximum.at(best, r, iou)
+    return best[1:][size_r[1:] > 0]
+
+
+def timed(fn, *args, repeat: int = 3):
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn(*args)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def child_peak_rss(path: Path) -> float:
+    """Peak RSS (GB) of a fresh process that loads ``path`` and runs border_core_to_instance.
+
+    Read from the child's own VmHWM: ``ru_maxrss`` would carry over the parent's peak through
+    fork and exec.
+    """
+    code = (
+        "import numpy as np;"
+        "from particleseg.targets import border_core_to_instance as f;"
+        "f(np.zeros((8,8,8),np.uint8));"
+        f"bc=np.load({str(path)!r}); f(bc);"
+        "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024**2  # kB -> GB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--skip-512", action="store_true")
+    parser.add_argument("--no-prewarm", action="store_true")
+    args = parser.parse_args()
+    if not args.no_prewarm:
+        t = time.perf_counter()
+        np.ones(8 * 2**30, np.uint8)
+        print(f"pre-touched 8 GB of memory in {time.perf_counter() - t:.1f} s")
+
+    border_core_to_instance(np.zeros((8, 8, 8), np.uint8))  # compile the numba kernels once
+    rows = []
+    times = {}
+    for size, n, mode, gap, what in CASES:
+        if size == 512 and args.skip_512:
+            continue
+        labels = volume(size, n, mode, gap)
+        bc = instance_to_border_core(labels, 3)
+        seconds, back = timed(border_core_to_instance, bc, repeat=3 if size == 256 else 1)
+        times.setdefault(size, []).append(seconds)
+        best = best_iou_per_reference(labels, back)
+        row = {
+            "case": f"{size}^3 {what}, {int(labels.max())} particles",
+            "ours IoU>=0.9": f"{np.mean(best >= 0.9):.2%}",
+            "ours exact": f"{np.mean(best == 1.0):.2%}",
+            "ours mean IoU": f"{np.mean(best):.4f}",
+            "ours s": f"{seconds:.2f}",
+        }
+        if not args.skip_reference and size == 256:
+            from reference_postprocess import reference_border_core_to_instance
+
+            ref_s, ref_back = timed(reference_border_core_to_instance, bc, repeat=1)
+            ref_best = best_iou_per_reference(labels, ref_back)
+            row |= {
+                "reference IoU>=0.9": f"{np.mean(ref_best >= 0.9):.2%}",
+                "reference exact": f"{np.mean(ref_best == 1.0):.2%}",
+                "reference mean IoU": f"{np.mean(ref_best):.4f}",
+                "reference s": f"{ref_s:.1f}",
+            }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    print("\n| " + " | ".join(rows[0]) + " |")
+    print("|" + " --- |" * len(rows[0]))
+    for row in rows:
+        print("| " + " | ".join(row.get(k, "-") for k in rows[0]) + " |")
+
+    t256 = statistics.mean(times[256])
+    print(f"\nborder_core_to_instance 256^3: {t256:.2f} s (target <= 1.5 s)")
+    if 512 in times:
+        t512 = statistics.mean(times[512])
+        print(
+            f"border_core_to_instance 512^3: {t512:.2f} s = {t512 / t256:.1f}x the 256^3 time "
+            "(target <= 8x)"
+        )
+        bc512 = instance_to_border_core(volume(512, 6400, "touching", 0.75), 3)
+        path = CACHE / "bc512.npy"
+        np.save(path, bc512)
+        del bc512
+        print(
+            f"peak RSS of border_core_to_instance at 512^3 (child process, incl. the 128 MiB "
+            f"input): {child_peak_rss(path):.2f} GB (target < 4 GB)"
+        )
+
+    try:
+        from particleseg.metrics import evaluate_instances
+    except ImportError:
+        print("evaluate_instances: particleseg.metrics not available")
+        return
+    labels = volume(256, 800, "touching", 0.75)
+    pred = border_core_to_instance(instance_to_border_core(labels, 3))
+    seconds, _ = timed(evaluate_instances, pred, labels, repeat=3)
+    print(
+        f"evaluate_instances 256^3, {int(labels.max())} particles: {seconds:.2f} s (target <= 1 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""What the entry points call: ``train(cfg)``, ``predict(cfg)``, ``evaluate(cfg)``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+VOLUME_SUFFIXES = (".zarr", ".tif", ".tiff", ".npy")
+
+
+def _not_built_yet(what: str) -> None:
+    """Say clearly that a stage has not landed yet and exit with status 2."""
+    print(f"{what} is not built yet in this version of particleseg.", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def train(cfg: DictConfig) -> None:
+    """Train the border-core U-Net (not built yet)."""
+    _not_built_yet("train.py (the U-Net training recipe)")
+
+
+def predict(cfg: DictConfig) -> None:
+    """Segment a scan with a trained model (not built yet)."""
+    _not_built_yet("predict.py (chunked inference with a trained model)")
+
+
+def find_prediction(folder: Path, name: str) -> Path:
+    """The prediction of sample ``name`` in ``folder``: ``NAME.{zarr,tif,tiff,npy}``.
+
+    Also accepts a per-sample folder ``NAME/instances.{zarr,tif,tiff,npy}``.
+    """
+    candidates = [folder / f"{name}{s}" for s in VOLUME_SUFFIXES]
+    candidates += [folder / name / f"instances{s}" for s in VOLUME_SUFFIXES]
+    found = [p for p in candidates if p.exists()]
+    if not found:
+        raise ValueError(
+            f"{folder}: no prediction for sample {name!r} (looked for "
+            f"{', '.join(p.name for p in candidates[: len(VOLUME_SUFFIXES)])} and "
+            f"{name}/instances.*)"
+        )
+    return found[0]
+
+
+def _threshwater_segmenter(cfg: DictConfig, dataset, out_dir: Path):
+    """ThreshWater with parameters from a file, from tuning on the train split, or as given."""
+    from hydra.utils import instantiate
+
+    from particleseg.baselines import load_params, save_params, tune_threshwater
+    from particleseg.io import read_sample
+
+    base = cfg.baseline
+    params: dict = {}
+    if base.get("params_file"):
+        params = load_params(base.params_file)["params"]
+        log.info("ThreshWater parameters from %s: %s", base.params_file, params)
+    elif base.get("tune"):
+        train = dataset.split("train")[: base.tune.max_samples]
+        if not train:
+            raise ValueError(
+                f"{dataset.root}/dataset.json: no train samples to tune ThreshWater on"
+            )
+        images, labels = [], []
+        for entry in train:
+            image, label = read_sample(entry)
+            images.append(np.asarray(image))
+            labels.append(np.asarray(label))
+        grid = OmegaConf.to_container(base.tune, resolve=True)
+        grid.pop("max_samples", None)
+        log.info("tuning ThreshWater on %d train samples", len(train))
+        result = tune_threshwater(images, labels, **grid)
+        save_params(out_dir / "threshwater_params.json", result)
+        params = result["params"]
+        log.info(
+            "tuned ThreshWater: %s (train %s %.3f)", params, grid.get("metric"), result["score"]
+        )
+    segment = instantiate(base.segment)
+    return lambda image: segment(image, **params)
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Score predictions, or the ThreshWater baseline, against a dataset's references.
+
+    Writes ``per_sample.csv``, ``summary.json`` and one bar chart PNG per metric into
+    ``cfg.output_dir`` and prints the table.
+
+    Returns:
+        The summary: per split, the mean of every score and the summed counts.
+    """
+    from particleseg.io import load_dataset, read_sample, read_volume
+    from particleseg.metrics import evaluate_instances
+    from particleseg.metrics.report import (
+        SCORES,
+        format_table,
+        plot_metric_bars,
+        summarize,
+        write_json,
+        write_rows_csv,
+    )
+
+    if cfg.get("dataset") in (None, "", "???"):
+        raise ValueError("evaluate.py needs a dataset folder: python evaluate.py dataset=PATH")
+    dataset = load_dataset(cfg.dataset)
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = [e for split in cfg.splits for e in dataset.split(split)]
+    if not entries:
+        raise ValueError(f"{dataset.root}/dataset.json: no samples in splits {list(cfg.splits)}")
+
+    if cfg.get("predictions"):
+        pred_dir = Path(cfg.predictions)
+        paths = {e.name: find_prediction(pred_dir, e.name) for e in entries}
+        method = f"predictions in {pred_dir}"
+
+        def segment_entry(entry, image):
+            return np.asarray(read_volume(paths[entry.name]))
+    else:
+        segmenter = _threshwater_segmenter(cfg, dataset, out_dir)
+        method = "ThreshWater"
+
+        def segment_entry(entry, image):
+            return segmenter(np.asarray(image))
+
+    rows = []
+    for entry in _progress(entries, "evaluate"):
+        image, reference = read_sample(entry)
+        if reference is None:
+            raise ValueError(f"{dataset.root}/dataset.json: sample {entry.name!r} has no label")
+        pred = segment_entry(entry, image)
+        reference = np.asarray(reference)
+        if pred.shape != reference.shape:
+            raise ValueError(
+                f"prediction for {entry.name!r} has shape {pred.shape}, its reference "
+                f"{entry.label} has shape {reference.shape}"
+            )
+        scores = evaluate_instances(pred, reference, **cfg.metrics)
+        rows.append({"sample": entry.name, "split": entry.split, **scores})
+
+    summary = summarize(rows)
+    write_rows_csv(out_dir / "per_sample.csv", rows)
+    write_json(
+        out_dir / "summary.json",
+        {"dataset": str(dataset.root), "method": method, "splits": summary},
+    )
+    for metric in SCORES:
+        plot_metric_bars(out_dir / f"{metric}.png", rows, metric, f"{metric} — {method}")
+    print(f"\n{method} on {dataset.root}\n")
+    print(format_table(rows, summary))
+    print(f"\nwritten to {out_dir}")
+    return summary
+
+
+def _progress(items, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="sample", leave=False)

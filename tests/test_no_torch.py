@@ -1,0 +1,19 @@
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "particleseg.targets",
+        "particleseg.metrics",
+        "particleseg.baselines",
+        "particleseg.io",
+        "particleseg.synth",
+    ],
+)
+def test_stage_does_not_import_torch(module):
+    code = f"import sys, {module}; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
