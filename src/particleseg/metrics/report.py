@@ -8,17 +8,10 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from particleseg.io._atomic import atomic_path, write_json_atomic
+from particleseg.io._atomic import write_bytes_atomic, write_json_atomic
 
 SCORES = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")
 COUNTS = ("n_ref", "n_pred", "tp", "fp", "fn", "n_mergers", "n_splitters")
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
 
 
 def summarize(rows: Sequence[dict]) -> dict:
@@ -85,7 +78,7 @@ def write_rows_csv(path: Path, rows: Sequence[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    _write_bytes(Path(path), buf.getvalue().encode())
+    write_bytes_atomic(Path(path), buf.getvalue().encode())
 
 
 def write_json(path: Path, obj) -> None:
@@ -133,4 +126,4 @@ def plot_metric_bars(path: Path, rows: Sequence[dict], metric: str, title: str =
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    _write_bytes(Path(path), buf.getvalue())
+    write_bytes_atomic(Path(path), buf.getvalue())
