@@ -1,5 +1,26 @@
-"""Synthetic volumes with exact instance labels."""
+"""Synthetic micro-CT of particles in resin, with exact instance labels.
 
+- :func:`render_scene` (:mod:`.scene`): particles in a resin cylinder -> attenuation and labels;
+- :func:`simulate_ct`, :func:`simulate_ct_fast` (:mod:`.ct`): the scanner;
+- :func:`build_dataset` (:mod:`.dataset`), ``python -m particleseg.synth``: a dataset folder;
+- :func:`packed_ellipsoids` (:mod:`.ellipsoids`): dense ellipsoid packs for benchmarks.
+"""
+
+from particleseg.synth.ct import CTParams, FastCTParams, simulate_ct, simulate_ct_fast, to_uint16
+from particleseg.synth.dataset import build_dataset, make_sample
 from particleseg.synth.ellipsoids import packed_ellipsoids
+from particleseg.synth.scene import Scene, SceneParams, render_scene
 
-__all__ = ["packed_ellipsoids"]
+__all__ = [
+    "CTParams",
+    "FastCTParams",
+    "Scene",
+    "SceneParams",
+    "build_dataset",
+    "make_sample",
+    "packed_ellipsoids",
+    "render_scene",
+    "simulate_ct",
+    "simulate_ct_fast",
+    "to_uint16",
+]

@@ -1,0 +1,115 @@
+"""PNG previews of volumes: a slice of the image with the particles' outlines drawn on it.
+
+``python -m particleseg.synth.preview DATASET_DIR OUT_DIR [--per-split 1] [--real TIFF]`` writes
+one PNG per sample (middle Z slice and a Y slice) so a person can judge how the synthetic scans
+look, optionally beside a real scan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+
+
+def outline_overlay(image: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """An RGB uint8 picture of a 2D slice with label outlines.
+
+    Args:
+        image: (H, W) greyscale slice, any dtype; shown between its 0.5 and 99.5 percentiles.
+        labels: optional (H, W) instance labels; their boundaries are drawn in colours that
+            differ between neighbouring particles.
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    from skimage.segmentation import find_boundaries
+
+    image = np.asarray(image, np.float64)
+    lo, hi = np.percentile(image, (0.5, 99.5))
+    grey = np.clip((image - lo) / max(hi - lo, 1e-12), 0, 1)
+    rgb = np.repeat((grey * 255).astype(np.uint8)[..., None], 3, axis=-1)
+    if labels is not None:
+        edges = find_boundaries(labels, mode="inner") & (labels > 0)
+        hues = np.array(
+            [
+                [255, 60, 60],
+                [60, 220, 60],
+                [70, 140, 255],
+                [255, 200, 0],
+                [230, 70, 230],
+                [0, 220, 220],
+            ],
+            np.uint8,
+        )
+        rgb[edges] = hues[labels[edges] % len(hues)]
+    return rgb
+
+
+def save_slices_png(path: Path, image, labels=None, title: str = "") -> None:
+    """Save the middle Z slice and the middle Y slice side by side as one PNG (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from particleseg.io._atomic import write_bytes_atomic
+
+    z, y = image.shape[0] // 2, image.shape[1] // 2
+    views = [
+        ("Z slice", np.asarray(image[z]), None if labels is None else np.asarray(labels[z])),
+        ("Y slice", np.asarray(image[:, y]), None if labels is None else np.asarray(labels[:, y])),
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5), dpi=100)
+    for ax, (name, img, lab) in zip(axes, views, strict=True):
+        ax.imshow(outline_overlay(img, lab), interpolation="nearest")
+        ax.set_title(f"{name}", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def save_dataset_previews(dataset_dir, out_dir, per_split: int = 1, real=None) -> list[Path]:
+    """Preview PNGs of the first ``per_split`` samples of every split (and a real scan).
+
+    Returns:
+        The paths written.
+    """
+    from particleseg.io import load_dataset, read_sample, read_volume
+
+    dataset = load_dataset(dataset_dir)
+    out = Path(out_dir)
+    written = []
+    for split in ("train", "id_test", "ood_test"):
+        for entry in dataset.split(split)[:per_split]:
+            image, labels = read_sample(entry)
+            path = out / f"{entry.name}.png"
+            save_slices_png(path, image, labels, f"{dataset.name}: {entry.name} ({split})")
+            written.append(path)
+    if real is not None:
+        path = out / f"real_{Path(real).stem}.png"
+        save_slices_png(path, read_volume(real), None, f"real lab CT: {Path(real).name}")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset_dir")
+    parser.add_argument("out_dir")
+    parser.add_argument("--per-split", type=int, default=1)
+    parser.add_argument("--real", default=None, help="a real scan to show beside them")
+    args = parser.parse_args(argv)
+    for path in save_dataset_previews(args.dataset_dir, args.out_dir, args.per_split, args.real):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
