@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from particleseg.io import load_dataset, read_volume, write_volume
-from particleseg.synth.demo import build_demo_dataset
+from particleseg.synth.dataset import build_dataset
 from particleseg.tasks import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,8 +23,11 @@ SMALL_GRID = [
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    build_demo_dataset(folder, size=32, seed=1)
+    folder = tmp_path_factory.mktemp("synth")
+    scene = {"size_median_px": 8, "size_range_px": [4, 16], "packing": 0.2}
+    split = {"n": 1, "shape": [24, 56, 56], "scene": scene, "ct": {"photons": 2000}}
+    splits = {"train": split, "id_test": split, "ood_test": {**split, "n": 2}}
+    build_dataset(folder, splits, mode="fast", seed=1, progress=False)
     return folder
 
 

@@ -2,9 +2,7 @@ import cc3d
 import numpy as np
 import pytest
 
-from particleseg.io import load_dataset, read_sample
 from particleseg.synth import packed_ellipsoids
-from particleseg.synth.demo import build_demo_dataset
 
 
 @pytest.mark.parametrize("mode", ["touching", "painted"])
@@ -31,14 +29,3 @@ def test_touching_mode_has_most_particles_touching():
         m = (x > 0) & (y > 0) & (x != y)
         touching |= set(x[m].tolist()) | set(y[m].tolist())
     assert len(touching) / labels.max() > 0.5
-
-
-def test_demo_dataset_is_valid(tmp_path):
-    build_demo_dataset(tmp_path, size=24, seed=0)
-    dataset = load_dataset(tmp_path)
-    assert {e.split for e in dataset.samples} == {"train", "id_test", "ood_test"}
-    image, labels = read_sample(dataset.samples[0])
-    assert image.dtype == np.uint16 and labels.dtype == np.uint32
-    assert image.shape == labels.shape == (24, 24, 24)
-    with pytest.raises(ValueError, match="already"):
-        build_demo_dataset(tmp_path, size=24)

@@ -242,6 +242,50 @@ def _nearest_in_component(points, point_comp, cand, cand_comp_start, cand_labels
     return out
 
 
+@numba.njit(cache=True)
+def _is_surface(seed_labels, z, y, x):
+    nz, ny, nx = seed_labels.shape
+    if z > 0 and seed_labels[z - 1, y, x] == 0:
+        return True
+    if z + 1 < nz and seed_labels[z + 1, y, x] == 0:
+        return True
+    if y > 0 and seed_labels[z, y - 1, x] == 0:
+        return True
+    if y + 1 < ny and seed_labels[z, y + 1, x] == 0:
+        return True
+    if x > 0 and seed_labels[z, y, x - 1] == 0:
+        return True
+    return x + 1 < nx and seed_labels[z, y, x + 1] == 0
+
+
+@numba.njit(cache=True)
+def _surface_voxels(seed_labels, components, wanted):
+    """(K, 3) coordinates of seed voxels with a non-seed 6-neighbour, in wanted components.
+
+    The array edge is not a surface.
+    """
+    nz, ny, nx = seed_labels.shape
+    count = 0
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if seed_labels[z, y, x] != 0 and wanted[components[z, y, x]]:
+                    if _is_surface(seed_labels, z, y, x):
+                        count += 1
+    out = np.empty((count, 3), np.int64)
+    k = 0
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if seed_labels[z, y, x] != 0 and wanted[components[z, y, x]]:
+                    if _is_surface(seed_labels, z, y, x):
+                        out[k, 0] = z
+                        out[k, 1] = y
+                        out[k, 2] = x
+                        k += 1
+    return out
+
+
 def nearest_seed_label_in_component(
     points: np.ndarray,
     point_comp: np.ndarray,
@@ -266,19 +310,10 @@ def nearest_seed_label_in_component(
     """
     if len(points) == 0:
         return np.zeros(0, seed_labels.dtype)
-    seeds = seed_labels != 0
-    interior = seeds.copy()
-    for axis in range(3):
-        for shift in (1, -1):
-            rolled = np.roll(seeds, shift, axis=axis)
-            edge = [slice(None)] * 3
-            edge[axis] = 0 if shift == 1 else -1
-            rolled[tuple(edge)] = True  # the array edge is not a surface
-            interior &= rolled
-    surface = np.argwhere(seeds & ~interior)
+    wanted = np.zeros(int(components.max(initial=0)) + 1, np.bool_)
+    wanted[np.asarray(point_comp, np.int64)] = True
+    surface = _surface_voxels(np.ascontiguousarray(seed_labels), components, wanted)
     surf_comp = components[tuple(surface.T)].astype(np.int64)
-    wanted = np.isin(surf_comp, np.unique(point_comp))
-    surface, surf_comp = surface[wanted], surf_comp[wanted]
     order = np.argsort(surf_comp, kind="stable")
     surface, surf_comp = surface[order], surf_comp[order]
     n_comp = int(max(surf_comp.max(initial=0), int(point_comp.max(initial=0)))) + 1
