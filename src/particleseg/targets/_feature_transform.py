@@ -186,7 +186,7 @@ def nearest_seed_label(
     seed_labels: np.ndarray,
     components: np.ndarray,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Label of the Euclidean-nearest seed voxel, where that seed is in the voxel's component.
 
     Three separable passes (X, then Y, then Z); each carries the nearest seed's squared
@@ -203,7 +203,8 @@ def nearest_seed_label(
         (Z, Y, X) uint32: at voxels of a component, the label of the nearest seed when that seed
         belongs to the same component, else 0 (the caller resolves those); 0 outside. Ties go to
         the seed found first by the separable passes (deterministic for a given input).
-        And the number of component voxels left at 0.
+        The number of component voxels left at 0, and the (N + 1,) component of each seed
+        label.
     """
     seed_labels = np.ascontiguousarray(seed_labels, dtype=np.uint32)
     components = np.ascontiguousarray(components, dtype=np.uint32)
@@ -214,7 +215,7 @@ def nearest_seed_label(
     _pass_x(seed_labels, sx, dist2, label)
     _pass_y(dist2, label, sy)
     unresolved = _pass_z(dist2, label, components, seed_component, sz)
-    return label, int(unresolved)
+    return label, int(unresolved), seed_component
 
 
 @numba.njit(cache=True, parallel=True)
@@ -239,6 +240,65 @@ def _nearest_in_component(points, point_comp, cand, cand_comp_start, cand_labels
             if d < best:
                 best = d
                 out[i] = cand_labels[j]
+    return out
+
+
+@numba.njit(cache=True)
+def _nearest_in_cube(seed_labels, components, z, y, x, comp, half, sz, sy, sx):
+    """Nearest seed voxel of component ``comp`` within the cube of half-size ``half``.
+
+    Returns (squared distance, label), (inf, 0) when the cube holds none.
+    """
+    nz, ny, nx = seed_labels.shape
+    best = np.inf
+    label = 0
+    for zz in range(max(0, z - half), min(nz, z + half + 1)):
+        dz = sz * (zz - z)
+        for yy in range(max(0, y - half), min(ny, y + half + 1)):
+            dy = sy * (yy - y)
+            for xx in range(max(0, x - half), min(nx, x + half + 1)):
+                lab = seed_labels[zz, yy, xx]
+                if lab == 0 or components[zz, yy, xx] != comp:
+                    continue
+                dx = sx * (xx - x)
+                d = dz * dz + dy * dy + dx * dx
+                if d < best:
+                    best = d
+                    label = lab
+    return best, label
+
+
+@numba.njit(cache=True, parallel=True)
+def _nearest_in_growing_cube(points, point_comp, seed_labels, components, sz, sy, sx, limit):
+    """Per point: grow a cube until the nearest seed found is provably the nearest overall.
+
+    A seed found at distance d inside a cube of half-size h is exact when d <= h * min(spacing):
+    anything outside the cube is farther. Gives up (-1) past ``limit``.
+    """
+    out = np.zeros(points.shape[0], np.int64)
+    step = min(sz, sy, sx)
+    for i in numba.prange(points.shape[0]):
+        half = 4
+        while True:
+            best, label = _nearest_in_cube(
+                seed_labels,
+                components,
+                points[i, 0],
+                points[i, 1],
+                points[i, 2],
+                point_comp[i],
+                half,
+                sz,
+                sy,
+                sx,
+            )
+            if label != 0 and best <= (half * step) ** 2:
+                out[i] = label
+                break
+            if half >= limit:
+                out[i] = -1
+                break
+            half = min(2 * half, limit)
     return out
 
 
@@ -292,6 +352,7 @@ def nearest_seed_label_in_component(
     seed_labels: np.ndarray,
     components: np.ndarray,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    seed_component: np.ndarray | None = None,
 ) -> np.ndarray:
     """Nearest seed of the same component for a (small) list of voxels, by brute force.
 
@@ -304,15 +365,52 @@ def nearest_seed_label_in_component(
         seed_labels: (Z, Y, X) seed labels (0 = no seed).
         components: (Z, Y, X) component ids, the same for a seed and the voxels it may take.
         spacing: voxel size per axis.
+        seed_component: optional (N + 1,) component of each seed label (as computed by
+            :func:`nearest_seed_label`), to skip components without seeds at once.
 
     Returns:
         (K,) label of the nearest seed in the point's component, 0 where the component has none.
     """
     if len(points) == 0:
         return np.zeros(0, seed_labels.dtype)
+    seed_labels = np.ascontiguousarray(seed_labels)
+    sz, sy, sx = (float(s) for s in spacing)
+    result = np.zeros(len(points), seed_labels.dtype)
+    if seed_component is not None:  # components without a seed keep 0
+        has_seed = np.zeros(int(components.max(initial=0)) + 1, bool)
+        has_seed[seed_component[1:]] = True
+        has_seed[0] = False
+        seeded = has_seed[np.asarray(point_comp, np.int64)]
+        if not seeded.all():
+            result[seeded] = nearest_seed_label_in_component(
+                points[seeded],
+                point_comp[seeded],
+                seed_labels,
+                components,
+                spacing,
+                seed_component,
+            )
+            return result
+    # Most such voxels have their own core a few voxels away: search a growing cube first
+    # (up to 32 voxels), then fall back to all core surfaces of the components still open.
+    local = _nearest_in_growing_cube(
+        points.astype(np.int64),
+        point_comp.astype(np.int64),
+        seed_labels,
+        components,
+        sz,
+        sy,
+        sx,
+        32,
+    )
+    result[:] = np.where(local > 0, local, 0)
+    open_ = local < 0
+    if not open_.any():
+        return result
+    points, point_comp = points[open_], point_comp[open_]
     wanted = np.zeros(int(components.max(initial=0)) + 1, np.bool_)
     wanted[np.asarray(point_comp, np.int64)] = True
-    surface = _surface_voxels(np.ascontiguousarray(seed_labels), components, wanted)
+    surface = _surface_voxels(seed_labels, components, wanted)
     surf_comp = components[tuple(surface.T)].astype(np.int64)
     order = np.argsort(surf_comp, kind="stable")
     surface, surf_comp = surface[order], surf_comp[order]
@@ -320,8 +418,7 @@ def nearest_seed_label_in_component(
     start = np.zeros(n_comp + 1, np.int64)
     np.cumsum(np.bincount(surf_comp, minlength=n_comp), out=start[1:])
     labels = seed_labels[tuple(surface.T)]
-    sz, sy, sx = (float(s) for s in spacing)
-    return _nearest_in_component(
+    result[open_] = _nearest_in_component(
         points.astype(np.int64),
         point_comp.astype(np.int64),
         surface.astype(np.int64),
@@ -331,3 +428,4 @@ def nearest_seed_label_in_component(
         sy,
         sx,
     )
+    return result

@@ -178,7 +178,7 @@ def border_core_to_instance(
     n_cores = _demote_small_cores_inplace(
         cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing
     )
-    labels, n_unresolved = nearest_seed_label(cores, components, spacing)
+    labels, n_unresolved, core_component = nearest_seed_label(cores, components, spacing)
 
     # Where the global nearest core sits in another component (across a thin gap), redo the
     # voxel against its own component's cores only. Rare, so a brute force over the core
@@ -187,7 +187,7 @@ def border_core_to_instance(
         unassigned = foreground & (labels == 0)
         points = np.argwhere(unassigned)
         labels[unassigned] = nearest_seed_label_in_component(
-            points, components[unassigned], cores, components, spacing
+            points, components[unassigned], cores, components, spacing, core_component
         )
         # Components without any core become one particle each.
         coreless = unassigned
