@@ -140,6 +140,19 @@ def test_nearest_core_across_a_gap_is_not_taken():
     check_nearest_core_assignment(bc, out)
 
 
+def test_nearest_core_far_along_a_long_arm():
+    # The arm is longer than the local search reaches (32 voxels): the full scan must decide.
+    bc = np.zeros((9, 9, 90), np.uint8)
+    bc[1:8, 1:8, 0:7] = 2
+    bc[2:7, 2:7, 1:6] = 1
+    bc[4, 4, 7:74] = 2
+    bc[1:8, 1:8, 75:90] = 2
+    bc[2:7, 2:7, 76:89] = 1
+    out = border_core_to_instance(bc)
+    assert out[4, 4, 73] == out[4, 4, 3] != out[4, 4, 80]
+    check_nearest_core_assignment(bc, out)
+
+
 def test_round_trip_recovers_touching_particles():
     labels = packed_ellipsoids((64, 64, 64), 60, semi_axes=(5, 10), seed=5)
     back = border_core_to_instance(instance_to_border_core(labels, 2))

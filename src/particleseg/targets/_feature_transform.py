@@ -376,51 +376,36 @@ def nearest_seed_label_in_component(
     seed_labels = np.ascontiguousarray(seed_labels)
     sz, sy, sx = (float(s) for s in spacing)
     result = np.zeros(len(points), seed_labels.dtype)
+    n_comp = int(components.max(initial=0)) + 1
+    point_comp = np.asarray(point_comp, np.int64)
+    todo = np.ones(len(points), bool)
     if seed_component is not None:  # components without a seed keep 0
-        has_seed = np.zeros(int(components.max(initial=0)) + 1, bool)
+        has_seed = np.zeros(n_comp, bool)
         has_seed[seed_component[1:]] = True
         has_seed[0] = False
-        seeded = has_seed[np.asarray(point_comp, np.int64)]
-        if not seeded.all():
-            result[seeded] = nearest_seed_label_in_component(
-                points[seeded],
-                point_comp[seeded],
-                seed_labels,
-                components,
-                spacing,
-                seed_component,
-            )
-            return result
+        todo = has_seed[point_comp]
     # Most such voxels have their own core a few voxels away: search a growing cube first
     # (up to 32 voxels), then fall back to all core surfaces of the components still open.
     local = _nearest_in_growing_cube(
-        points.astype(np.int64),
-        point_comp.astype(np.int64),
-        seed_labels,
-        components,
-        sz,
-        sy,
-        sx,
-        32,
+        points[todo].astype(np.int64), point_comp[todo], seed_labels, components, sz, sy, sx, 32
     )
-    result[:] = np.where(local > 0, local, 0)
-    open_ = local < 0
-    if not open_.any():
+    result[todo] = np.maximum(local, 0)
+    todo[todo] = local < 0
+    if not todo.any():
         return result
-    points, point_comp = points[open_], point_comp[open_]
-    wanted = np.zeros(int(components.max(initial=0)) + 1, np.bool_)
-    wanted[np.asarray(point_comp, np.int64)] = True
+    points, point_comp = points[todo], point_comp[todo]
+    wanted = np.zeros(n_comp, np.bool_)
+    wanted[point_comp] = True
     surface = _surface_voxels(seed_labels, components, wanted)
     surf_comp = components[tuple(surface.T)].astype(np.int64)
     order = np.argsort(surf_comp, kind="stable")
     surface, surf_comp = surface[order], surf_comp[order]
-    n_comp = int(max(surf_comp.max(initial=0), int(point_comp.max(initial=0)))) + 1
     start = np.zeros(n_comp + 1, np.int64)
     np.cumsum(np.bincount(surf_comp, minlength=n_comp), out=start[1:])
     labels = seed_labels[tuple(surface.T)]
-    result[open_] = _nearest_in_component(
+    result[todo] = _nearest_in_component(
         points.astype(np.int64),
-        point_comp.astype(np.int64),
+        point_comp,
         surface.astype(np.int64),
         start,
         labels,
