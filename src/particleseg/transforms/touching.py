@@ -1,0 +1,541 @@
+"""Touching-particle augmentation: paste a training-set particle so that it touches one in a patch.
+
+Touching particles are the hard case of the task and rare in real samples. With some probability
+per training sample, a particle P of the patch and a particle D taken whole from the training set
+are chosen, and D's image and labels are pasted beside P so that their surfaces share at least one
+face. The labels are pasted hard; the image is blended with a Gaussian-blurred (sigma 1) mask of D
+so that no seam shows.
+
+- :class:`ParticleTemplate`, :func:`extract_particles`: the particles D, cut out of training
+  volumes once, before training;
+- :func:`paste_touching`: one paste on numpy (Z, Y, X) patches;
+- :class:`RandTouchingPasted`: the MONAI dict transform around it for the data pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+
+import fastremap
+import numba
+import numpy as np
+import scipy.ndimage as ndi
+from monai.transforms import MapTransform, RandomizableTransform
+from monai.utils import convert_to_dst_type, convert_to_numpy
+
+from particleseg.targets import instance_to_border_core
+
+#: Sigma, in voxels, of the Gaussian that softens the pasted mask into the blending weight.
+BLEND_SIGMA = 1.0
+#: A particle is a paste target only if it has at least this share of the voxel count of the
+#: largest particle in the patch (skips slivers cut by the patch edge).
+MIN_TARGET_SHARE = 0.1
+
+
+@dataclass(frozen=True, eq=False)
+class ParticleTemplate:
+    """One particle D cut out of a training volume, ready to paste.
+
+    Attributes:
+        image: (z, y, x) float32 crop of the source image: D's bounding box plus a margin.
+        mask: (z, y, x) bool, True on D's voxels.
+        border_core: (z, y, x) uint8 border-core labels of D inside ``mask`` (1 core, 2 border),
+            0 outside.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    border_core: np.ndarray
+
+    def __post_init__(self):
+        image = np.ascontiguousarray(self.image, dtype=np.float32)
+        mask = np.ascontiguousarray(self.mask, dtype=bool)
+        border_core = np.ascontiguousarray(self.border_core, dtype=np.uint8)
+        if image.ndim != 3:
+            raise ValueError(f"template image must be 3D (z, y, x), got shape {image.shape}")
+        if mask.shape != image.shape or border_core.shape != image.shape:
+            raise ValueError(
+                "template image, mask and border_core must have the same shape, got "
+                f"{image.shape}, {mask.shape} and {border_core.shape}"
+            )
+        if not mask.any():
+            raise ValueError("template mask is empty")
+        object.__setattr__(self, "image", image)
+        object.__setattr__(self, "mask", mask)
+        object.__setattr__(self, "border_core", border_core)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Shape (z, y, x) of the crop."""
+        return self.image.shape
+
+    @cached_property
+    def n_voxels(self) -> int:
+        """Number of voxels of D."""
+        return int(np.count_nonzero(self.mask))
+
+    @cached_property
+    def centroid(self) -> np.ndarray:
+        """(3,) float64 centroid of D, in crop coordinates."""
+        return np.argwhere(self.mask).mean(axis=0)
+
+    @cached_property
+    def weight(self) -> np.ndarray:
+        """(z, y, x) float32 blending weight: the mask blurred (sigma 1), 1 on the mask."""
+        weight = ndi.gaussian_filter(self.mask.astype(np.float32), BLEND_SIGMA, mode="constant")
+        np.maximum(weight, self.mask, out=weight)
+        return np.clip(weight, 0.0, 1.0, out=weight)
+
+
+@dataclass
+class PasteResult:
+    """Output of :func:`paste_touching`.
+
+    Attributes:
+        image: (Z, Y, X) float image with D blended in.
+        instances: (Z, Y, X) instance labels (input dtype), D's voxels set to ``pasted_id``.
+        border_core: (Z, Y, X) uint8 border-core map of ``instances``.
+        target_id: id of the particle P that D touches.
+        pasted_id: id given to D (the input's largest id + 1).
+        offset: (z, y, x) patch position of the template crop's first voxel: D's voxels are
+            ``template.mask`` shifted by ``offset`` (those that fall inside the patch).
+    """
+
+    image: np.ndarray
+    instances: np.ndarray
+    border_core: np.ndarray
+    target_id: int
+    pasted_id: int
+    offset: tuple[int, int, int]
+
+
+def _check_volumes(image, instances, border_core) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    image = np.asarray(image)
+    instances = np.asarray(instances)
+    border_core = np.asarray(border_core)
+    if instances.ndim != 3:
+        raise ValueError(f"instances must be a 3D array (Z, Y, X), got shape {instances.shape}")
+    if not np.issubdtype(instances.dtype, np.integer):
+        raise ValueError(f"instances must have an integer dtype, got {instances.dtype}")
+    if image.shape != instances.shape or border_core.shape != instances.shape:
+        raise ValueError(
+            "image, instances and border_core must have the same shape, got "
+            f"{image.shape}, {instances.shape} and {border_core.shape}"
+        )
+    if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
+        raise ValueError(f"image must have a real dtype, got {image.dtype}")
+    return image, instances, border_core
+
+
+def extract_particles(
+    image: np.ndarray,
+    instances: np.ndarray,
+    border_core: np.ndarray,
+    min_bbox_voxels: int = 500,
+    margin: int = 2,
+    max_particles: int | None = None,
+    seed: int | np.random.Generator | None = None,
+) -> list[ParticleTemplate]:
+    """Cut the particles of a labelled volume out as paste templates.
+
+    A particle is kept when its bounding box does not touch the volume edge (it is whole) and
+    holds at least ``min_bbox_voxels`` voxels. Each template is the bounding box grown by
+    ``margin`` voxels per side (less where the volume ends). The border-core labels are cropped
+    as they are: every surface voxel of a particle borders background or another particle, so a
+    particle's border-core in its volume is the one it has alone.
+
+    Args:
+        image: (Z, Y, X) real image; the templates hold it as float32.
+        instances: (Z, Y, X) integer instance labels, 0 = background.
+        border_core: (Z, Y, X) uint8 border-core map of ``instances``.
+        min_bbox_voxels: smallest bounding-box volume kept, in voxels.
+        margin: voxels of context kept around the bounding box (the blending reaches into it).
+        max_particles: if set, keep a random subset of at most this many particles.
+        seed: seed or generator for that subset.
+
+    Returns:
+        List of :class:`ParticleTemplate`, in increasing particle id.
+    """
+    image, instances, border_core = _check_volumes(image, instances, border_core)
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    if max_particles is not None and max_particles < 0:
+        raise ValueError(f"max_particles must be >= 0 or None, got {max_particles}")
+    if instances.dtype.kind == "i" and instances.size and instances.min() < 0:
+        raise ValueError("instances must be non-negative")
+    shape = np.array(instances.shape)
+    kept: list[tuple[int, tuple[slice, ...]]] = []
+    for index, box in enumerate(ndi.find_objects(instances)):
+        if box is None:
+            continue
+        lo = np.array([s.start for s in box])
+        hi = np.array([s.stop for s in box])
+        if np.any(lo == 0) or np.any(hi == shape):
+            continue  # cut by the volume edge
+        if int(np.prod(hi - lo)) < min_bbox_voxels:
+            continue
+        lo = np.maximum(lo - margin, 0)
+        hi = np.minimum(hi + margin, shape)
+        kept.append((index + 1, tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))))
+    if max_particles is not None and len(kept) > max_particles:
+        rng = np.random.default_rng(seed)
+        chosen = np.sort(rng.choice(len(kept), size=max_particles, replace=False))
+        kept = [kept[i] for i in chosen]
+    templates = []
+    for label, box in kept:
+        mask = instances[box] == label
+        templates.append(
+            ParticleTemplate(
+                image=image[box],
+                mask=mask,
+                border_core=np.where(mask, border_core[box], 0).astype(np.uint8),
+            )
+        )
+    return templates
+
+
+def _overlaps(a: np.ndarray, a_lo: tuple, b: np.ndarray, b_lo: tuple) -> bool:
+    """Whether bool arrays ``a`` and ``b``, with first voxels at ``a_lo`` and ``b_lo``, meet."""
+    sa, sb = [], []
+    for k in range(3):
+        lo = max(a_lo[k], b_lo[k])
+        hi = min(a_lo[k] + a.shape[k], b_lo[k] + b.shape[k])
+        if hi <= lo:
+            return False
+        sa.append(slice(lo - a_lo[k], hi - a_lo[k]))
+        sb.append(slice(lo - b_lo[k], hi - b_lo[k]))
+    return bool((a[tuple(sa)] & b[tuple(sb)]).any())
+
+
+def _clip_to_patch(offset: tuple, template_shape: tuple, patch_shape: tuple):
+    """Template and patch slices of the part of a template at ``offset`` inside the patch."""
+    t_box, p_box = [], []
+    for k in range(3):
+        lo = max(offset[k], 0)
+        hi = min(offset[k] + template_shape[k], patch_shape[k])
+        if hi <= lo:
+            return None
+        t_box.append(slice(lo - offset[k], hi - offset[k]))
+        p_box.append(slice(lo, hi))
+    return tuple(t_box), tuple(p_box)
+
+
+def _ray_offsets(start, direction, max_steps: int):
+    """Integer points met by the ray ``start + s * direction``, s >= 0, moving one axis at a time.
+
+    A 3D voxel traversal (Amanatides-Woo) over unit cells centred on the integers, so that two
+    consecutive points differ by one step along one axis. Yields tuples of 3 ints.
+    """
+    point = [round(float(c)) for c in start]
+    step = [1 if d > 0 else -1 for d in direction]
+    inv = [1.0 / abs(d) if d != 0 else math.inf for d in direction]
+    # Ray parameter at which the ray leaves the current cell along each axis.
+    t_next = [
+        (0.5 + step[k] * (point[k] - float(start[k]))) * inv[k] if direction[k] != 0 else math.inf
+        for k in range(3)
+    ]
+    yield tuple(point)
+    for _ in range(max_steps):
+        axis = min(range(3), key=t_next.__getitem__)
+        point[axis] += step[axis]
+        t_next[axis] += inv[axis]
+        yield tuple(point)
+
+
+@contextmanager
+def _numba_single_thread():
+    """Run numba kernels of the calling thread on one thread (restored on exit).
+
+    The border-core update works on a small box, where waking a thread pool costs far more than
+    the work (and DataLoader workers would oversubscribe the cores). The setting is per thread.
+    """
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _target_geometry(instances: np.ndarray, target_id: int):
+    """One particle's mask cropped to its box, the box's first voxel and the centroid."""
+    mask = instances == target_id
+    lo = []
+    for axis in range(3):
+        others = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=others))
+        lo.append(int(hit[0]))
+        index = [slice(None)] * 3
+        index[axis] = slice(int(hit[0]), int(hit[-1]) + 1)
+        mask = mask[tuple(index)]  # narrowing axis by axis keeps the later passes small
+    mask = np.ascontiguousarray(mask)
+    n = np.count_nonzero(mask)
+    centroid = np.array(
+        [
+            np.dot(mask.sum(axis=tuple(a for a in range(3) if a != axis)), np.arange(size)) / n
+            for axis, size in enumerate(mask.shape)
+        ]
+    )
+    return mask, tuple(lo), centroid + lo
+
+
+def _random_direction(rng: np.random.Generator) -> np.ndarray:
+    while True:
+        v = rng.normal(size=3)
+        norm = float(np.linalg.norm(v))
+        if norm > 1e-6:
+            return v / norm
+
+
+def paste_touching(
+    image: np.ndarray,
+    instances: np.ndarray,
+    border_core: np.ndarray,
+    template: ParticleTemplate,
+    rng: np.random.Generator,
+    border_thickness: int = 3,
+    max_tries: int = 10,
+    min_inside_fraction: float = 0.5,
+) -> PasteResult | None:
+    """Paste a template particle D so that it touches a particle P of the patch.
+
+    Each try picks P uniformly among the patch's particles that have at least
+    :data:`MIN_TARGET_SHARE` of the voxel count of the largest one, and a uniform random
+    direction. D's centroid is put on P's centroid and D slides outward along the direction,
+    one axis step at a time, to the first integer offset where D's mask no longer overlaps P.
+    The placement is kept if a voxel of D inside the patch shares a face with a voxel of P and
+    at least ``min_inside_fraction`` of D's voxels are inside the patch (D may be cut by the patch
+    edge); otherwise the next try starts.
+
+    On success, D's voxels inside the patch get the new id ``instances.max() + 1``, overwriting
+    whatever was there (D may cover part of a third particle, never P). The image inside the
+    template's box becomes ``image * (1 - w) + template.image * w`` with
+    ``w = max(gaussian_filter(mask, 1), mask)`` clipped to [0, 1]: D's voxels take D's image
+    exactly (image and labels agree voxel for voxel) and the soft transition lies in the
+    ~2-voxel shell just outside D, where the template's own surroundings fade in. The
+    border-core map is recomputed only where it can change (D's box grown by
+    ``border_thickness + 1``), so it equals ``instance_to_border_core(instances,
+    border_thickness)`` of the whole patch when the input map was that of the input labels.
+
+    Args:
+        image: (Z, Y, X) float image (float32); not modified.
+        instances: (Z, Y, X) integer (uint32) instance labels, 0 = background; not modified.
+        border_core: (Z, Y, X) uint8 border-core map of ``instances``; not modified.
+        template: the particle D to paste.
+        rng: random generator for the target and the direction.
+        border_thickness: border width of ``border_core``, in voxels.
+        max_tries: number of target/direction draws before giving up.
+        min_inside_fraction: least share of D's voxels that must land inside the patch.
+
+    Returns:
+        :class:`PasteResult` with new arrays (image keeps its float dtype, float32 otherwise;
+        instances keep their dtype; border_core is uint8), or None when the patch has no
+        particle or no try gave a valid placement.
+    """
+    image, instances, border_core = _check_volumes(image, instances, border_core)
+    if border_thickness < 0:
+        raise ValueError(f"border_thickness must be >= 0, got {border_thickness}")
+    if max_tries < 1:
+        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
+    if not 0.0 <= min_inside_fraction <= 1.0:
+        raise ValueError(f"min_inside_fraction must be in [0, 1], got {min_inside_fraction}")
+    if instances.dtype.kind == "i" and instances.size and instances.min() < 0:
+        raise ValueError("instances must be non-negative")
+
+    ids, counts = fastremap.unique(instances, return_counts=True)
+    counts = counts[ids != 0]
+    ids = ids[ids != 0]
+    if not len(ids):
+        return None
+    new_id = int(ids.max()) + 1
+    if new_id > np.iinfo(instances.dtype).max:
+        raise ValueError(f"no id left for the pasted particle in instances dtype {instances.dtype}")
+    candidates = ids[counts >= MIN_TARGET_SHARE * counts.max()]
+
+    patch_shape = instances.shape
+    tmask = template.mask
+    tshape = tmask.shape
+    t_centroid = template.centroid
+
+    targets: dict[int, tuple] = {}  # id -> (cropped mask, first voxel, centroid)
+    placement = None
+    for _ in range(max_tries):
+        target_id = int(candidates[rng.integers(len(candidates))])
+        if target_id not in targets:
+            targets[target_id] = _target_geometry(instances, target_id)
+        pmask, p_lo, p_centroid = targets[target_id]
+        direction = _random_direction(rng)
+        # After this many unit-axis steps the template's box has left P's box for sure.
+        max_steps = 2 * (sum(pmask.shape) + sum(tshape)) + 6
+        offset = None
+        for candidate in _ray_offsets(p_centroid - t_centroid, direction, max_steps):
+            if not _overlaps(tmask, candidate, pmask, p_lo):
+                offset = candidate
+                break
+        if offset is None:
+            continue
+        clipped = _clip_to_patch(offset, tshape, patch_shape)
+        if clipped is None:
+            continue
+        t_box, p_box = clipped
+        inside = tmask[t_box]
+        if np.count_nonzero(inside) < min_inside_fraction * template.n_voxels:
+            continue
+        # A face contact inside the patch: D's in-patch part, moved by one voxel, meets P.
+        in_lo = tuple(s.start for s in p_box)
+        if any(
+            _overlaps(inside, tuple(in_lo[k] + sign * (k == axis) for k in range(3)), pmask, p_lo)
+            for axis in range(3)
+            for sign in (1, -1)
+        ):
+            placement = (target_id, offset, t_box, p_box)
+            break
+    if placement is None:
+        return None
+    target_id, offset, t_box, p_box = placement
+    inside = tmask[t_box]
+
+    new_instances = instances.copy()
+    new_instances[p_box][inside] = new_id
+
+    out_dtype = image.dtype if np.issubdtype(image.dtype, np.floating) else np.float32
+    new_image = image.astype(out_dtype, copy=True)
+    w = template.weight[t_box]
+    region = new_image[p_box]
+    region *= 1 - w
+    region += template.image[t_box] * w
+
+    # Labels change only on D's voxels, so a voxel's border-core can change only within
+    # border_thickness of them; recomputing it needs the labels within border_thickness of it.
+    reach = math.ceil(border_thickness) + 1
+    d_voxels = np.argwhere(inside)
+    d_lo = d_voxels.min(axis=0) + np.array(in_lo)
+    d_hi = d_voxels.max(axis=0) + 1 + np.array(in_lo)
+    inner_lo = np.maximum(d_lo - reach, 0)
+    inner_hi = np.minimum(d_hi + reach, patch_shape)
+    outer_lo = np.maximum(inner_lo - reach, 0)
+    outer_hi = np.minimum(inner_hi + reach, patch_shape)
+    outer = tuple(slice(int(a), int(b)) for a, b in zip(outer_lo, outer_hi, strict=True))
+    inner = tuple(slice(int(a), int(b)) for a, b in zip(inner_lo, inner_hi, strict=True))
+    within = tuple(
+        slice(int(a), int(b)) for a, b in zip(inner_lo - outer_lo, inner_hi - outer_lo, strict=True)
+    )
+    with _numba_single_thread():
+        local = instance_to_border_core(
+            np.ascontiguousarray(new_instances[outer]), border_thickness
+        )
+    new_border_core = np.array(border_core, dtype=np.uint8, copy=True)
+    new_border_core[inner] = local[within]
+
+    return PasteResult(
+        image=new_image,
+        instances=new_instances,
+        border_core=new_border_core,
+        target_id=target_id,
+        pasted_id=int(new_id),
+        offset=(int(offset[0]), int(offset[1]), int(offset[2])),
+    )
+
+
+class RandTouchingPasted(RandomizableTransform, MapTransform):
+    """Dict transform: with probability ``prob``, paste a particle touching one of the patch.
+
+    The image, border-core and instance entries are (1, Z, Y, X) numpy arrays or torch tensors
+    (MONAI channel-first) and come back as the same kinds, dtypes and devices. A template is
+    drawn uniformly and :func:`paste_touching` runs with a generator seeded from ``self.R``, so
+    :meth:`set_random_state` makes the transform reproducible. A patch without particles, or a
+    paste that finds no valid placement, is returned unchanged.
+
+    Args:
+        templates: the particles D to paste (from :func:`extract_particles`); not empty.
+        image_key: key of the image.
+        label_key: key of the uint8 border-core map.
+        instance_key: key of the integer instance labels.
+        prob: probability of pasting, per call.
+        border_thickness: border width of the border-core map, in voxels.
+        max_tries: target/direction draws per paste, see :func:`paste_touching`.
+        min_inside_fraction: see :func:`paste_touching`.
+        allow_missing_keys: if True, a sample lacking one of the keys is returned unchanged.
+    """
+
+    def __init__(
+        self,
+        templates: Sequence[ParticleTemplate],
+        image_key: Hashable = "image",
+        label_key: Hashable = "label",
+        instance_key: Hashable = "instance",
+        prob: float = 0.5,
+        border_thickness: int = 3,
+        max_tries: int = 10,
+        min_inside_fraction: float = 0.5,
+        allow_missing_keys: bool = False,
+    ):
+        MapTransform.__init__(self, (image_key, label_key, instance_key), allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        templates = list(templates)
+        if not templates:
+            raise ValueError("templates must hold at least one ParticleTemplate")
+        if not all(isinstance(t, ParticleTemplate) for t in templates):
+            raise ValueError("templates must all be ParticleTemplate instances")
+        if border_thickness < 0:
+            raise ValueError(f"border_thickness must be >= 0, got {border_thickness}")
+        if max_tries < 1:
+            raise ValueError(f"max_tries must be >= 1, got {max_tries}")
+        self.templates = templates
+        self.image_key = image_key
+        self.label_key = label_key
+        self.instance_key = instance_key
+        self.border_thickness = border_thickness
+        self.max_tries = max_tries
+        self.min_inside_fraction = min_inside_fraction
+        self._template_index = 0
+        self._seed = 0
+
+    def randomize(self, data=None) -> None:
+        """Draw whether to paste and, if so, the template and the paste's seed."""
+        super().randomize(None)
+        if not self._do_transform:
+            return
+        self._template_index = int(self.R.randint(len(self.templates)))
+        self._seed = int(self.R.randint(0, 2**63 - 1, dtype=np.int64))
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        """Apply the transform to a sample dict; see the class docstring."""
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        keys = (self.image_key, self.label_key, self.instance_key)
+        if any(k not in d for k in keys):
+            if self.allow_missing_keys:
+                return d
+            missing = [k for k in keys if k not in d]
+            raise KeyError(f"RandTouchingPasted: keys {missing} not in the data")
+        arrays = []
+        for k in keys:
+            value = convert_to_numpy(d[k])
+            if value.ndim != 4 or value.shape[0] != 1:
+                raise ValueError(f"{k!r} must have shape (1, Z, Y, X), got {tuple(value.shape)}")
+            arrays.append(value[0])
+        image, border_core, instances = arrays
+        result = paste_touching(
+            image,
+            instances,
+            border_core,
+            template=self.templates[self._template_index],
+            rng=np.random.default_rng(self._seed),
+            border_thickness=self.border_thickness,
+            max_tries=self.max_tries,
+            min_inside_fraction=self.min_inside_fraction,
+        )
+        if result is None:
+            return d
+        for k, value in zip(
+            keys, (result.image, result.border_core, result.instances), strict=True
+        ):
+            d[k] = convert_to_dst_type(value[None], dst=d[k])[0]
+        return d
