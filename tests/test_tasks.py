@@ -104,7 +104,7 @@ def test_evaluate_entry_point_as_a_user_runs_it(demo, tmp_path):
     assert "ThreshWater" in result.stdout and (out / "summary.json").exists()
 
 
-@pytest.mark.parametrize("entry", ["train.py", "predict.py"])
+@pytest.mark.parametrize("entry", ["predict.py"])
 def test_unbuilt_entry_points_say_so(entry, tmp_path):
     result = subprocess.run(
         [sys.executable, entry, f"hydra.run.dir={tmp_path}"],

@@ -20,9 +20,11 @@ def _not_built_yet(what: str) -> None:
     raise SystemExit(2)
 
 
-def train(cfg: DictConfig) -> None:
-    """Train the border-core U-Net (not built yet)."""
-    _not_built_yet("train.py (the U-Net training recipe)")
+def train(cfg: DictConfig) -> float | None:
+    """Train the border-core U-Net; return the best validation metric (for sweepers)."""
+    from particleseg.training import run
+
+    return run(cfg)
 
 
 def predict(cfg: DictConfig) -> None:

@@ -1,0 +1,1 @@
+"""Inference: sliding-window prediction of border-core probabilities (chunked runs: issue 5)."""

@@ -1,0 +1,171 @@
+"""train.py end to end on a tiny generated dataset.
+
+Every experiment composes and runs fast_dev_run, a short run validates and checkpoints, resume
+continues it, and a two-point sweep returns the metric per run.
+"""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+import particleseg.config  # noqa: F401
+from particleseg.synth.dataset import build_dataset
+from particleseg.tasks import train
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+# Shrinks any experiment to something a CPU runs in seconds (the network and patch only).
+TINY = [
+    "patch_size=[16,16,16]",
+    "target_particle_size=8",
+    "border_thickness=1",
+    "model.net.n_stages=3",
+    "model.net.features_base=4",
+    "model.net.features_max=8",
+    "data.n_folds=2",
+    "data.num_workers=0",
+    "data.batch_size=2",
+    "data.val_crop_size=[24,24,24]",
+    "data.val_crops_per_sample=1",
+    "data.touching_min_bbox_voxels=27",
+    "trainer.accelerator=cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    scene = {"size_median_px": 8, "size_range_px": [5, 14], "packing": 0.25}
+    split = {"n": 4, "shape": [24, 48, 48], "scene": scene, "ct": {"photons": 3000}}
+    build_dataset(
+        folder, {"train": split, "id_test": {**split, "n": 1}}, mode="fast", seed=2, progress=False
+    )
+    return folder
+
+
+def compose_train(overrides):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def paths(tmp_path):
+    return [f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_runs_fast_dev_run(experiment, tiny_dataset, tmp_path):
+    cfg = compose_train(
+        [
+            f"experiment={experiment}",
+            "debug=fdr",
+            f"dataset={tiny_dataset}",
+            *paths(tmp_path),
+            *TINY,
+        ]
+    )
+    assert cfg.trainer.fast_dev_run
+    train(cfg)
+
+
+def test_paper_experiment_keeps_the_recipe():
+    cfg = compose_train(["experiment=paper"])
+    assert cfg.target_particle_size == 60 and cfg.border_thickness == 3
+    assert list(cfg.patch_size) == [128, 128, 128]
+    assert cfg.trainer.max_epochs == 1000 and cfg.data.iterations_per_epoch == 250
+    assert cfg.data.batch_size == 2 and cfg.model.net.features_max == 320
+    opt = cfg.model.module.optimizer
+    assert (opt.lr, opt.momentum, opt.nesterov, opt.weight_decay) == (0.01, 0.99, True, 3e-5)
+    assert cfg.model.module.scheduler.power == 0.9 and cfg.trainer.gradient_clip_val == 12
+    # defined once, interpolated everywhere
+    assert cfg.data.border_thickness == cfg.model.module.border_thickness == 3
+    assert cfg.callbacks.instance_metrics.border_thickness == 3
+    assert cfg.data.touching.border_thickness == 3
+
+
+@pytest.mark.slow
+def test_paper_experiment_fast_dev_run_unshrunk(tiny_dataset, tmp_path):
+    cfg = compose_train(
+        [
+            "experiment=paper",
+            "debug=fdr",
+            f"dataset={tiny_dataset}",
+            *paths(tmp_path),
+            "data.n_folds=2",
+            "data.touching_min_bbox_voxels=27",
+        ]
+    )
+    train(cfg)
+
+
+def test_short_run_validates_checkpoints_and_resumes(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    common = [
+        f"dataset={tiny_dataset}",
+        "logger=csv",
+        *TINY,
+        "data.iterations_per_epoch=3",
+        "trainer.check_val_every_n_epoch=1",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
+    cmd = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *common]
+    subprocess.run([*cmd, "trainer.max_epochs=2"], check=True, cwd=tmp_path)
+    result = json.loads((run_dir / "result.json").read_text())
+    assert 0.0 <= result["best_score"] <= 1.0
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    meta = ckpt["particleseg"]
+    assert meta["target_particle_size"] == 8 and meta["border_thickness"] == 1
+    assert meta["intensity_stats"]["std"] > 0 and meta["net_config"]["n_stages"] == 3
+    assert ckpt["global_step"] == 6
+    with open(run_dir / "csv" / "version_0" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/f1_instance")]
+    assert len(rows) == 2
+    assert list((run_dir / "examples").glob("epoch_*.png"))
+    # resume with one override (plus one that extends the run)
+    resume = [sys.executable, str(ROOT / "train.py"), f"resume={run_dir}", "trainer.max_epochs=3"]
+    subprocess.run(resume, check=True, cwd=tmp_path)
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 9  # one more epoch of 3 iterations ran after the first two
+    with open(run_dir / "csv" / "version_1" / "metrics.csv") as f:  # the resumed part
+        rows = [r for r in csv.DictReader(f) if r.get("val/f1_instance")]
+    assert [r["epoch"] for r in rows] == ["2"]
+
+
+def test_resume_of_missing_run_is_a_clear_error(tmp_path):
+    cfg = compose_train([f"resume={tmp_path / 'nope'}", *paths(tmp_path)])
+    with pytest.raises(ValueError, match="cannot resume"):
+        train(cfg)
+
+
+def test_two_point_sweep_returns_the_metric_per_run(tiny_dataset, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "sweep=particle_size_border",
+        "target_particle_size=7,9",
+        "border_thickness=1",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"dataset={tiny_dataset}",
+        "logger=none",
+        *TINY[:1],
+        *TINY[2:],
+        "data.iterations_per_epoch=2",
+        "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
+    subprocess.run(cmd, check=True, cwd=tmp_path)
+    with open(sweep_dir / "sweep_summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["target_particle_size"] for r in rows) == ["7", "9"]
+    assert all(0.0 <= float(r["val/f1_instance"]) <= 1.0 for r in rows)
