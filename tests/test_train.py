@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import particleseg.config  # noqa: F401
+from particleseg.inference.model import load_checkpoint
 from particleseg.synth.dataset import build_dataset
 from particleseg.tasks import train
 
@@ -126,10 +127,15 @@ def test_short_run_validates_checkpoints_and_resumes(tiny_dataset, tmp_path):
     assert meta["target_particle_size"] == 8 and meta["border_thickness"] == 1
     assert meta["intensity_stats"]["std"] > 0 and meta["net_config"]["n_stages"] == 3
     assert ckpt["global_step"] == 6
+    model = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")  # no training config needed
+    assert model.target_particle_size == 8 and model.patch_size == (16, 16, 16)
+    with torch.no_grad():
+        assert model.net(torch.zeros(1, 1, 16, 16, 16)).shape == (1, 3, 16, 16, 16)
     with open(run_dir / "csv" / "version_0" / "metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r.get("val/f1_instance")]
     assert len(rows) == 2
     assert list((run_dir / "examples").glob("epoch_*.png"))
+    assert (run_dir / "curves.png").stat().st_size > 1000
     # resume with one override (plus one that extends the run)
     resume = [sys.executable, str(ROOT / "train.py"), f"resume={run_dir}", "trainer.max_epochs=3"]
     subprocess.run(resume, check=True, cwd=tmp_path)
@@ -169,3 +175,14 @@ def test_two_point_sweep_returns_the_metric_per_run(tiny_dataset, tmp_path):
         rows = list(csv.DictReader(f))
     assert sorted(r["target_particle_size"] for r in rows) == ["7", "9"]
     assert all(0.0 <= float(r["val/f1_instance"]) <= 1.0 for r in rows)
+
+
+def test_load_checkpoint_refuses_foreign_files(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match="no particleseg metadata"):
+        load_checkpoint(tmp_path / "other.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read the checkpoint"):
+        load_checkpoint(tmp_path / "junk.ckpt")
+    with pytest.raises(ValueError, match="not found"):
+        load_checkpoint(tmp_path / "missing.ckpt")

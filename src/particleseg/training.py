@@ -97,8 +97,21 @@ def run(cfg: DictConfig) -> float | None:
             "border_thickness": cfg.border_thickness,
         },
     )
+    _write_curves(out, cfg.get("task_name", "train"))
     log.info("best %s = %s (%s)", cfg.optimized_metric, best, best_path)
     return best
+
+
+def _write_curves(run_dir: Path, title: str) -> None:
+    """``curves.png`` from the CSV logger's files, when there are any."""
+    from particleseg.metrics.report import plot_training_curves, read_metric_history
+
+    files = sorted(
+        (run_dir / "csv").glob("version_*/metrics.csv"),
+        key=lambda p: int(p.parent.name.split("_")[-1]),
+    )
+    if files:
+        plot_training_curves(run_dir / "curves.png", read_metric_history(files), title=title)
 
 
 def _best(trainer: L.Trainer, metric: str) -> tuple[float | None, str | None]:

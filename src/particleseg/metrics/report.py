@@ -127,3 +127,58 @@ def plot_metric_bars(path: Path, rows: Sequence[dict], metric: str, title: str =
     fig.savefig(buf, format="png")
     plt.close(fig)
     write_bytes_atomic(Path(path), buf.getvalue())
+
+
+def read_metric_history(paths: Sequence[Path]) -> dict[str, list[tuple[int, float]]]:
+    """``{metric: [(epoch, value), ...]}`` from Lightning CSVLogger ``metrics.csv`` files.
+
+    Several files (``version_0``, ``version_1`` after a resume) are concatenated in order; a
+    later value for the same epoch replaces an earlier one.
+    """
+    history: dict[str, dict[int, float]] = {}
+    for path in paths:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if not row.get("epoch"):
+                    continue
+                epoch = int(float(row["epoch"]))
+                for key, value in row.items():
+                    if key in ("epoch", "step") or value in ("", None):
+                        continue
+                    history.setdefault(key, {})[epoch] = float(value)
+    return {k: sorted(v.items()) for k, v in history.items()}
+
+
+def plot_training_curves(
+    path: Path,
+    history: dict[str, list[tuple[int, float]]],
+    metrics: Sequence[str] = ("val/f1_instance", "val/f1_match", "val/f1", "val/pq"),
+    title: str = "",
+) -> None:
+    """Validation metrics against epoch (left) and the training loss (right), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    for m in metrics:
+        if history.get(m):
+            e, v = zip(*history[m], strict=True)
+            ax.plot(e, v, marker="o", ms=3, label=m.split("/")[-1])
+    ax.set_xlabel("epoch")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or "validation")
+    if history.get("train/loss"):
+        e, v = zip(*history["train/loss"], strict=True)
+        ax_loss.plot(e, v, color="C3")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_title("train/loss (Dice + CE, deep supervision)")
+    ax_loss.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    write_bytes_atomic(Path(path), buf.getvalue())

@@ -16,10 +16,9 @@ import lightning as L
 import torch
 from torch import nn
 
+from particleseg.inference.model import CHECKPOINT_KEY
 from particleseg.inference.sliding_window import predict_probabilities
 from particleseg.models.loss import DeepSupervisionLoss
-
-CHECKPOINT_KEY = "particleseg"
 
 
 class BorderCoreModule(L.LightningModule):

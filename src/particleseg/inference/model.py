@@ -1,0 +1,72 @@
+"""Load a trained border-core network from a training checkpoint, without the training config."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+CHECKPOINT_KEY = "particleseg"  # same key as particleseg.models.module.CHECKPOINT_KEY
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network in eval mode and what inference needs to feed it.
+
+    Attributes:
+        net: The network (eval mode, on the CPU).
+        intensity_stats: ``{"mean", "std", ...}`` of the training images (z-score).
+        target_particle_size: Mean particle diameter in voxels the network expects.
+        border_thickness: Border width in voxels of that space.
+        patch_size: Sliding-window size (z, y, x).
+        path: The checkpoint file.
+    """
+
+    net: nn.Module
+    intensity_stats: dict[str, Any]
+    target_particle_size: float
+    border_thickness: int
+    patch_size: tuple[int, int, int]
+    path: Path
+
+
+def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
+    """Rebuild the network stored in a checkpoint written by ``train.py``.
+
+    The file is loaded with ``weights_only=True`` (no code runs from it); the network is rebuilt
+    from the config stored beside the weights.
+
+    Raises:
+        ValueError: If the file is missing, unreadable, or lacks the particleseg metadata (not a
+            checkpoint written by train.py).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: model checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any load failure is an unreadable checkpoint
+        raise ValueError(f"{path}: cannot read the checkpoint ({err})") from err
+    meta = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
+    if not meta or not meta.get("net_config") or not meta.get("intensity_stats"):
+        raise ValueError(
+            f"{path}: no particleseg metadata (network config, intensity statistics); "
+            "is it a checkpoint written by train.py?"
+        )
+    net = instantiate(meta["net_config"])
+    state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    net.load_state_dict(state)
+    net.eval()
+    return LoadedModel(
+        net=net,
+        intensity_stats=dict(meta["intensity_stats"]),
+        target_particle_size=float(meta["target_particle_size"]),
+        border_thickness=int(meta["border_thickness"]),
+        patch_size=tuple(int(p) for p in meta["patch_size"]),
+        path=path,
+    )
