@@ -12,6 +12,7 @@ import pytest
         "particleseg.baselines",
         "particleseg.io",
         "particleseg.synth",
+        "particleseg.postprocess",
     ],
 )
 def test_stage_does_not_import_torch(module):

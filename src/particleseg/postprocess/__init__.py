@@ -1,0 +1,8 @@
+"""Out-of-core post-processing: border-core maps to instance labels across chunks (no torch)."""
+
+from particleseg.postprocess.chunked import (
+    border_core_to_instance_chunked,
+    filter_small_particles_chunked,
+)
+
+__all__ = ["border_core_to_instance_chunked", "filter_small_particles_chunked"]
