@@ -171,3 +171,10 @@ def test_array_transform_and_from_stats():
     out = ZScored.from_stats("x", stats)({"x": torch.full((1, 2, 2, 2), 6.0, dtype=torch.float64)})
     assert out["x"].dtype == torch.float32
     assert torch.equal(out["x"], torch.ones((1, 2, 2, 2)))
+
+
+def test_stats_from_config_without_voxel_count():
+    stats = IntensityStats.from_dict({"mean": 5850.3, "std": 7078.3})
+    assert stats.n_voxels is None and stats.to_dict()["std"] == 7078.3
+    with pytest.raises(ValueError, match="missing keys"):
+        IntensityStats.from_dict({"mean": 1.0})

@@ -36,37 +36,38 @@ class IntensityStats:
     Attributes:
         mean: Mean of all voxels.
         std: Population standard deviation (ddof 0) of all voxels, > 0.
-        n_voxels: Number of voxels the statistics were computed over, > 0.
+        n_voxels: Number of voxels the statistics were computed over, > 0; None when the
+            values were given rather than computed (e.g. from a config).
     """
 
     mean: float
     std: float
-    n_voxels: int
+    n_voxels: int | None = None
 
     def __post_init__(self) -> None:
         mean, std = _check_mean_std(self.mean, self.std)
         n = self.n_voxels
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
-            raise ValueError(f"n_voxels must be a positive integer, got {n!r}")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0):
+            raise ValueError(f"n_voxels must be a positive integer or None, got {n!r}")
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
-        object.__setattr__(self, "n_voxels", int(n))
+        object.__setattr__(self, "n_voxels", None if n is None else int(n))
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> dict[str, float | int | None]:
         """JSON-ready dict ``{"mean": ..., "std": ..., "n_voxels": ...}``."""
         return {"mean": self.mean, "std": self.std, "n_voxels": self.n_voxels}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IntensityStats:
-        """Inverse of :meth:`to_dict`; validates that mean is finite and std > 0.
+        """Inverse of :meth:`to_dict` (``n_voxels`` optional); validates mean and std > 0.
 
         Raises:
-            ValueError: A key is missing or a value is invalid.
+            ValueError: ``mean`` or ``std`` is missing, or a value is invalid.
         """
-        missing = [k for k in ("mean", "std", "n_voxels") if k not in d]
+        missing = [k for k in ("mean", "std") if k not in d]
         if missing:
             raise ValueError(f"intensity stats dict is missing keys {missing}, got {dict(d)!r}")
-        n = d["n_voxels"]
+        n = d.get("n_voxels")
         if isinstance(n, float) and n.is_integer():
             n = int(n)
         return cls(mean=d["mean"], std=d["std"], n_voxels=n)

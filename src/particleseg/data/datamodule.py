@@ -1,0 +1,213 @@
+"""LightningDataModule over a ``dataset.json``: folds, preparation cache, patches, validation crops."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from particleseg.data.datasets import TrainPatches, ValidationCrops, validation_crops
+from particleseg.data.folds import split_fold
+from particleseg.data.prepare import PreparedSample, prepare_sample
+from particleseg.io import SampleEntry, load_dataset, read_volume
+from particleseg.transforms.intensity import IntensityStats, compute_intensity_stats
+from particleseg.transforms.touching import extract_particles
+
+log = logging.getLogger(__name__)
+
+
+def _collate_one(batch: list[dict]) -> dict:
+    """Validation crops go one at a time (their shapes may differ)."""
+    (item,) = batch
+    return {k: (v[None] if hasattr(v, "shape") else [v]) for k, v in item.items()}
+
+
+class ParticleDataModule(L.LightningDataModule):
+    """Training and validation data of one cross-validation fold.
+
+    Args:
+        dataset_dir: Folder holding ``dataset.json``; its ``train`` split (labelled) is used.
+        target_particle_size: Mean particle diameter in voxels after resizing.
+        border_thickness: Border width in voxels of the resized space.
+        patch_size: Network input patch (z, y, x).
+        batch_size: Patches per batch.
+        iterations_per_epoch: Batches per epoch.
+        num_workers: DataLoader worker processes (0 = in the main process).
+        fold: Fold index in ``0..n_folds-1`` or ``"all"`` (train and validate on everything).
+        n_folds: Number of group folds.
+        fold_seed: Seed of the fold assignment.
+        oversample_fg: Share of patches centred on foreground (nnU-Net: 1/3).
+        augmentation: Callable ``(patch_size) -> dict transform`` (a Hydra ``_partial_`` of
+            :func:`particleseg.transforms.augment.nnunet_augmentation`), or None.
+        touching: Callable ``(templates=...) -> dict transform`` (a ``_partial_`` of
+            :class:`particleseg.transforms.touching.RandTouchingPasted`), or None.
+        touching_min_bbox_voxels: Smallest bounding box of a pasted particle (voxels, resized).
+        touching_max_templates: Most particles kept for pasting.
+        val_crop_size: Size of the fixed validation crops (z, y, x).
+        val_crops_per_sample: Crops per validation sample.
+        cache_dir: Folder for prepared samples (memory-mapped by workers); None = in memory.
+        intensity_stats: ``{"mean", "std"}`` to use instead of computing them on the training
+            images of the fold.
+        seed: Seed of the validation crops and template subsample.
+        worker_start_method: How DataLoader workers start: ``"spawn"`` (default) or
+            ``"forkserver"``; ``"fork"`` is unsafe here because the parent has already run
+            numba's OpenMP kernels (border-core conversion), which do not survive a fork.
+    """
+
+    def __init__(
+        self,
+        dataset_dir: str,
+        target_particle_size: float,
+        border_thickness: int,
+        patch_size: Sequence[int],
+        batch_size: int = 2,
+        iterations_per_epoch: int = 250,
+        num_workers: int = 1,
+        fold: int | str = 0,
+        n_folds: int = 5,
+        fold_seed: int = 0,
+        oversample_fg: float = 1 / 3,
+        augmentation: Callable | None = None,
+        touching: Callable | None = None,
+        touching_min_bbox_voxels: int = 500,
+        touching_max_templates: int = 500,
+        val_crop_size: Sequence[int] | None = None,
+        val_crops_per_sample: int = 2,
+        cache_dir: str | None = None,
+        intensity_stats: dict | None = None,
+        seed: int = 0,
+        worker_start_method: str = "spawn",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False, ignore=["augmentation", "touching"])
+        for key, value in list(self.hparams.items()):  # plain values: weights-only checkpoints
+            if isinstance(value, (ListConfig, DictConfig)):
+                self.hparams[key] = OmegaConf.to_container(value, resolve=True)
+        self.augmentation = augmentation
+        self.touching = touching
+        self.intensity_stats: IntensityStats | None = None
+        self.train_set: TrainPatches | None = None
+        self.val_set: ValidationCrops | None = None
+
+    # -- fold and statistics ---------------------------------------------------------------
+    def fold_entries(self) -> tuple[list[SampleEntry], list[SampleEntry]]:
+        """(training entries, validation entries) of the configured fold."""
+        hp = self.hparams
+        dataset = load_dataset(hp.dataset_dir)
+        train = [e for e in dataset.split("train")]
+        unlabelled = [e.name for e in train if e.label is None]
+        if unlabelled:
+            raise ValueError(
+                f"{Path(hp.dataset_dir) / 'dataset.json'}: training samples without a label: "
+                f"{', '.join(unlabelled)}"
+            )
+        if not train:
+            raise ValueError(f"{Path(hp.dataset_dir) / 'dataset.json'}: no 'train' samples")
+        t, v = split_fold([e.group for e in train], hp.fold, hp.n_folds, hp.fold_seed)
+        return [train[i] for i in t], [train[i] for i in v]
+
+    def _stats(self, entries: list[SampleEntry]) -> IntensityStats:
+        if self.hparams.intensity_stats is not None:
+            return IntensityStats.from_dict(dict(self.hparams.intensity_stats))
+        return compute_intensity_stats(read_volume(e.image) for e in entries)
+
+    def _prepare(self, entries: list[SampleEntry], stats: IntensityStats) -> list[PreparedSample]:
+        hp = self.hparams
+        return [
+            prepare_sample(e, stats, hp.target_particle_size, hp.border_thickness, hp.cache_dir)
+            for e in entries
+        ]
+
+    # -- Lightning hooks ---------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Fill the preparation cache once (rank 0 only), so ranks do not race on it."""
+        if self.hparams.cache_dir is None:
+            return
+        train, val = self.fold_entries()
+        stats = self._stats(train)
+        log.info("preparing %d samples into %s", len(train) + len(val), self.hparams.cache_dir)
+        self._prepare(train + [e for e in val if e not in train], stats)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the patch dataset, the particle templates and the validation crops."""
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        train_entries, val_entries = self.fold_entries()
+        self.intensity_stats = self._stats(train_entries)
+        train = self._prepare(train_entries, self.intensity_stats)
+        val = self._prepare(val_entries, self.intensity_stats)
+        patch = tuple(int(p) for p in hp.patch_size)
+        augmentation = initial = None
+        if self.augmentation is not None:
+            augmentation = self.augmentation(patch_size=patch)
+            initial = _initial_patch_size(self.augmentation, patch)
+        touching = None
+        if self.touching is not None:
+            templates = self._templates(train)
+            if templates:
+                touching = self.touching(templates=templates)
+            else:
+                log.warning("no particle qualifies for the touching augmentation; it is off")
+        self.train_set = TrainPatches(
+            train,
+            patch,
+            initial or patch,
+            length=hp.iterations_per_epoch * hp.batch_size,
+            oversample_fg=hp.oversample_fg,
+            touching=touching,
+            augmentation=augmentation,
+        )
+        crop = tuple(hp.val_crop_size) if hp.val_crop_size is not None else patch
+        self.val_set = ValidationCrops(
+            validation_crops(val, crop, hp.val_crops_per_sample, seed=hp.seed)
+        )
+
+    def _templates(self, samples: list[PreparedSample]) -> list:
+        hp = self.hparams
+        rng = np.random.default_rng(hp.seed)
+        per_sample = max(1, hp.touching_max_templates // max(1, len(samples)))
+        out = []
+        for s in samples:
+            out += extract_particles(
+                np.asarray(s.image),
+                np.asarray(s.instances),
+                np.asarray(s.border_core),
+                min_bbox_voxels=hp.touching_min_bbox_voxels,
+                max_particles=per_sample,
+                seed=int(rng.integers(2**31)),
+            )
+        return out
+
+    def train_dataloader(self) -> DataLoader:
+        """Random patches; workers persist between epochs."""
+        hp = self.hparams
+        return DataLoader(
+            self.train_set,
+            batch_size=hp.batch_size,
+            shuffle=False,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+            multiprocessing_context=hp.worker_start_method if hp.num_workers > 0 else None,
+            drop_last=True,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        """Fixed validation crops, one per batch."""
+        return DataLoader(self.val_set, batch_size=1, collate_fn=_collate_one, num_workers=0)
+
+
+def _initial_patch_size(augmentation: Callable, patch: tuple[int, int, int]) -> tuple[int, ...]:
+    """Crop size the spatial augmentation needs, from the partial's rotation and scale knobs."""
+    from particleseg.transforms.augment import initial_patch_size
+
+    kw = augmentation.keywords if isinstance(augmentation, functools.partial) else {}
+    rotation = kw.get("rotation_deg", 30.0) if kw.get("rotation_p", 0.2) > 0 else 0.0
+    scale = tuple(kw.get("scale_range", (0.7, 1.4))) if kw.get("scale_p", 0.2) > 0 else (1.0, 1.0)
+    return tuple(initial_patch_size(patch, rotation, scale))

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import torch
+
+from particleseg.data.datasets import TrainPatches, validation_crops
+from particleseg.data.prepare import prepare_arrays, prepare_sample
+from particleseg.io import load_dataset, write_dataset_json, write_volume
+from particleseg.synth import packed_ellipsoids
+from particleseg.targets import instance_to_border_core
+from particleseg.transforms.intensity import IntensityStats
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds")
+    samples = []
+    for i in range(2):
+        labels = packed_ellipsoids((20, 40, 40), 12, (3, 6), seed=i).astype(np.uint32)
+        image = (1000 + 3000 * (labels > 0) + np.random.default_rng(i).normal(0, 50, labels.shape))
+        write_volume(root / "images" / f"s{i}.tif", image.astype(np.uint16))
+        write_volume(root / "labels" / f"s{i}.tif", labels)
+        samples.append({"name": f"s{i}", "image": f"images/s{i}.tif", "label": f"labels/s{i}.tif",
+                        "spacing": [0.01] * 3, "particle_size_px": 8.0, "split": "train"})
+    write_dataset_json(root, "tiny", samples)
+    return load_dataset(root)
+
+
+STATS = IntensityStats(mean=2000.0, std=1500.0, n_voxels=1)
+
+
+def test_prepare_resizes_then_converts(dataset):
+    entry = dataset.samples[0]
+    s = prepare_sample(entry, STATS, target_particle_size=12, border_thickness=2)
+    assert s.shape == (30, 60, 60) and s.zoom == (1.5, 1.5, 1.5)
+    assert s.image.dtype == np.float32 and s.instances.dtype == np.uint32
+    # the border is computed after resizing: it equals the conversion of the resized instances
+    assert np.array_equal(s.border_core, instance_to_border_core(s.instances, 2))
+    # z-scored, not rescaled to [0, 1]: background ~ (1000 - 2000) / 1500
+    assert np.median(s.image[s.instances == 0]) == pytest.approx(-2 / 3, abs=0.1)
+    assert np.all(s.border_core[tuple(s.fg_coords.T)] > 0)
+
+
+def test_prepare_keeps_every_particle_when_shrinking():
+    labels = packed_ellipsoids((24, 48, 48), 40, (1.5, 4), seed=3).astype(np.uint32)
+    image = (labels > 0).astype(np.float32)
+    _, inst, _, _ = prepare_arrays(image, labels, STATS, (0.4, 0.4, 0.4), 1)
+    assert len(np.unique(inst)) - 1 == len(np.unique(labels)) - 1
+
+
+def test_cache_is_reused_and_invalidated(dataset, tmp_path):
+    entry = dataset.samples[1]
+    a = prepare_sample(entry, STATS, 8, 1, cache_dir=tmp_path)
+    assert isinstance(a.image, np.memmap)
+    b = prepare_sample(entry, STATS, 8, 1, cache_dir=tmp_path)
+    assert b.folder == a.folder
+    c = prepare_sample(entry, STATS, 8, 2, cache_dir=tmp_path)  # other border: other entry
+    assert c.folder != a.folder
+    assert len(list(tmp_path.iterdir())) == 2
+    import pickle
+
+    d = pickle.loads(pickle.dumps(a))  # pickles as its folder, reopens the memmaps
+    assert len(pickle.dumps(a)) < 2000 and np.array_equal(d.image, a.image)
+
+
+def test_unlabelled_sample_is_refused(dataset):
+    from dataclasses import replace
+
+    entry = replace(dataset.samples[0], label=None)
+    with pytest.raises(ValueError, match="has no label"):
+        prepare_sample(entry, STATS, 8, 1)
+
+
+def test_train_patches_shapes_foreground_and_reproducibility(dataset):
+    samples = [prepare_sample(e, STATS, 8, 1) for e in dataset.samples]
+    ds = TrainPatches(samples, (16, 16, 16), (20, 20, 20), length=6, oversample_fg=1.0)
+    torch.manual_seed(0)
+    items = [ds[i] for i in range(6)]
+    for it in items:
+        assert it["image"].shape == (1, 16, 16, 16) and it["image"].dtype == torch.float32
+        assert it["label"].dtype == torch.int64 and it["label"].max() <= 2
+    # a patch centred on foreground (then centre-cropped from the initial crop) holds foreground
+    assert all(it["label"].sum() > 0 for it in items)
+    torch.manual_seed(0)
+    again = [ds[i] for i in range(6)]
+    assert all(torch.equal(a["image"], b["image"]) for a, b in zip(items, again, strict=True))
+    with pytest.raises(ValueError, match="initial_patch_size"):
+        TrainPatches(samples, (16, 16, 16), (8, 16, 16), length=1)
+
+
+def test_validation_crops_are_fixed_and_centred_on_foreground(dataset):
+    samples = [prepare_sample(e, STATS, 8, 1) for e in dataset.samples]
+    a = validation_crops(samples, (16, 24, 24), 2, seed=1)
+    b = validation_crops(samples, (16, 24, 24), 2, seed=1)
+    assert [c["name"] for c in a] == ["s0#0", "s0#1", "s1#0", "s1#1"]
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x["instances"], y["instances"])
+        assert x["image"].shape == (1, 16, 24, 24) and x["instances"].any()
+    whole = validation_crops(samples, (64, 64, 64), 2)
+    assert len(whole) == 2 and whole[0]["instances"].shape == samples[0].shape
