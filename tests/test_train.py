@@ -136,6 +136,7 @@ def test_short_run_validates_checkpoints_and_resumes(tiny_dataset, tmp_path):
     assert len(rows) == 2
     assert list((run_dir / "examples").glob("epoch_*.png"))
     assert (run_dir / "curves.png").stat().st_size > 1000
+    assert "${" not in (run_dir / "config_resolved.yaml").read_text()
     # resume with one override (plus one that extends the run)
     resume = [sys.executable, str(ROOT / "train.py"), f"resume={run_dir}", "trainer.max_epochs=3"]
     subprocess.run(resume, check=True, cwd=tmp_path)

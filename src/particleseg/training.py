@@ -80,10 +80,13 @@ def run(cfg: DictConfig) -> float | None:
         log.info("resuming from %s", ckpt_path)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "config_resolved.yaml" if ckpt_path is None else "config_resolved_resume.yaml"
+    OmegaConf.save(cfg, out / name, resolve=True)  # every interpolation as the run saw it
     datamodule, module, trainer = build(cfg)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     best, best_path = _best(trainer, cfg.optimized_metric)
-    out = Path(cfg.paths.output_dir)
     overrides = dict(o.split("=", 1) for o in _task_overrides() if "=" in o)
     write_json_atomic(
         out / RESULT_FILE,
