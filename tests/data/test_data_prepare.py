@@ -16,11 +16,19 @@ def dataset(tmp_path_factory):
     samples = []
     for i in range(2):
         labels = packed_ellipsoids((20, 40, 40), 12, (3, 6), seed=i).astype(np.uint32)
-        image = (1000 + 3000 * (labels > 0) + np.random.default_rng(i).normal(0, 50, labels.shape))
+        image = 1000 + 3000 * (labels > 0) + np.random.default_rng(i).normal(0, 50, labels.shape)
         write_volume(root / "images" / f"s{i}.tif", image.astype(np.uint16))
         write_volume(root / "labels" / f"s{i}.tif", labels)
-        samples.append({"name": f"s{i}", "image": f"images/s{i}.tif", "label": f"labels/s{i}.tif",
-                        "spacing": [0.01] * 3, "particle_size_px": 8.0, "split": "train"})
+        samples.append(
+            {
+                "name": f"s{i}",
+                "image": f"images/s{i}.tif",
+                "label": f"labels/s{i}.tif",
+                "spacing": [0.01] * 3,
+                "particle_size_px": 8.0,
+                "split": "train",
+            }
+        )
     write_dataset_json(root, "tiny", samples)
     return load_dataset(root)
 

@@ -1,2 +1,1 @@
-"""Training data: per-sample preparation and caching, patch sampling, cross-validation folds and the
-Lightning DataModule over a ``dataset.json``."""
+"""Training data: sample preparation and caching, patch sampling, folds, the DataModule."""

@@ -1,4 +1,4 @@
-"""LightningDataModule over a ``dataset.json``: folds, preparation cache, patches, validation crops."""
+"""LightningDataModule over a ``dataset.json``: folds, cache, patches, validation crops."""
 
 from __future__ import annotations
 

@@ -70,7 +70,9 @@ class TrainPatches(Dataset):
         rng = np.random.default_rng(seed)
         s = self.samples[rng.integers(len(self.samples))]
         force_fg = rng.random() < self.oversample_fg
-        start = patch_start(s.shape, self.initial_patch_size, rng, s.fg_coords if force_fg else None)
+        start = patch_start(
+            s.shape, self.initial_patch_size, rng, s.fg_coords if force_fg else None
+        )
         size = self.initial_patch_size
         data = {
             "image": crop_padded(s.image, start, size)[None],

@@ -33,8 +33,9 @@ def group_kfold(groups: Sequence[str], n_folds: int = 5, seed: int = 0) -> list[
     """
     if int(n_folds) != n_folds or n_folds < 2:
         raise ValueError(f"n_folds must be an integer >= 2, got {n_folds!r}")
-    names, inverse, counts = np.unique(np.asarray(groups, dtype=str), return_inverse=True,
-                                       return_counts=True)
+    names, inverse, counts = np.unique(
+        np.asarray(groups, dtype=str), return_inverse=True, return_counts=True
+    )
     if len(names) < n_folds:
         raise ValueError(
             f"cannot make {n_folds} folds from {len(names)} sample group(s) "
