@@ -59,7 +59,12 @@ def compose_train(overrides):
 
 
 def paths(tmp_path):
-    return [f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    # composed without a Hydra run: give the paths that would come from hydra:runtime
+    return [
+        f"paths.root={tmp_path}",
+        f"paths.output_dir={tmp_path}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
