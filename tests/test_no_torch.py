@@ -13,6 +13,7 @@ import pytest
         "particleseg.io",
         "particleseg.synth",
         "particleseg.postprocess",
+        "particleseg.analysis",
     ],
 )
 def test_stage_does_not_import_torch(module):
