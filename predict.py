@@ -1,10 +1,16 @@
-"""predict.py: not built yet; it will predict scans with a trained model (see README.md)."""
+"""predict.py: segment a scan (or a dataset folder) with a trained model (see README.md).
+
+python predict.py input=scan.tif model=best.ckpt particle_size_px=40
+python predict.py input=scan.tif model=best.ckpt particle_size=auto trainer.devices=2
+"""
 
 import hydra
 from omegaconf import DictConfig
 
+import particleseg.config  # noqa: F401  (registers the resolvers the configs use)
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+
+@hydra.main(version_base="1.3", config_path="conf/predict", config_name="predict")
 def main(cfg: DictConfig) -> None:
     """Compose the config and run :func:`particleseg.tasks.predict`."""
     from particleseg.tasks import predict

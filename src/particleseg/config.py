@@ -17,9 +17,15 @@ def null_switch(value: Any, when_null: Any, otherwise: Any) -> Any:
     return when_null if value is None else otherwise
 
 
+def path_stem(value: Any) -> str:
+    """``${path_stem:${input}}``: a path's last part without suffixes (a.ome.tif -> a)."""
+    name = str(value).rstrip("/\\").replace("\\", "/").split("/")[-1]
+    return name.split(".")[0] or name
+
+
 def register_resolvers() -> None:
-    """Register ``if_null`` and ``null_switch`` (safe to call more than once)."""
-    for name, fn in (("if_null", if_null), ("null_switch", null_switch)):
+    """Register ``if_null``, ``null_switch`` and ``path_stem`` (safe to call more than once)."""
+    for name, fn in (("if_null", if_null), ("null_switch", null_switch), ("path_stem", path_stem)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

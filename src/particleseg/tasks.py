@@ -27,9 +27,65 @@ def train(cfg: DictConfig) -> float | None:
     return run(cfg)
 
 
-def predict(cfg: DictConfig) -> None:
-    """Segment a scan with a trained model (not built yet)."""
-    _not_built_yet("predict.py (chunked inference with a trained model)")
+def predict(cfg: DictConfig) -> list[dict]:
+    """Segment a scan, or every sample of a dataset folder, with a trained model.
+
+    Writes per scan ``OUTPUT/NAME/`` (see :mod:`particleseg.inference.pipeline`) and prints a
+    one-line summary of each.
+
+    Returns:
+        The summaries (on global rank 0; empty on the other ranks).
+    """
+    from hydra.utils import instantiate
+
+    from particleseg.inference.inputs import list_scans
+    from particleseg.inference.model import load_checkpoint
+    from particleseg.inference.pipeline import predict_scan
+
+    for key in ("input", "model"):
+        if OmegaConf.is_missing(cfg, key) or cfg.get(key) in (None, ""):
+            raise ValueError(
+                f"predict.py needs {key}=...: python predict.py input=SCAN model=CHECKPOINT "
+                "[particle_size_px=N | particle_size=D spacing=[z,y,x] | particle_size=auto]"
+            )
+    sizes = {
+        "particle_size": cfg.particle_size,
+        "particle_size_px": cfg.particle_size_px,
+        "spacing": OmegaConf.to_container(cfg.spacing) if cfg.spacing is not None else None,
+    }
+    splits = list(cfg.splits) if cfg.get("splits") else None
+    scans = list_scans(cfg.input, splits=splits, **sizes)
+    model = load_checkpoint(cfg.model)
+    trainer = instantiate(cfg.trainer)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    out_root = Path(cfg.output)
+    single = len(scans) == 1 and not (Path(cfg.input) / "dataset.json").exists()
+    summaries = []
+    for scan in scans:
+        out_dir = out_root if single else out_root / scan.name
+        summary = predict_scan(
+            scan,
+            out_dir,
+            model,
+            trainer,
+            inference=OmegaConf.to_container(cfg.inference, resolve=True),
+            postprocess=OmegaConf.to_container(cfg.postprocess, resolve=True),
+            outputs=OmegaConf.to_container(cfg.outputs, resolve=True),
+            dask=OmegaConf.to_container(cfg.dask, resolve=True),
+            overwrite=bool(cfg.overwrite),
+            force=bool(cfg.force),
+            max_hours=float(cfg.max_hours),
+            config=resolved,
+        )
+        if summary is not None:
+            summaries.append(summary)
+            size = summary["particle_size"]["used_px_zyx"]
+            print(
+                f"{scan.name}: {summary['particles']} particles (mean diameter used "
+                f"{size[0]:.1f} voxels, {summary['particle_size']['source']}), "
+                f"{summary['timings_s']['this_run_total']:.0f} s -> {out_dir}"
+            )
+    return summaries
 
 
 def find_prediction(folder: Path, name: str) -> Path:

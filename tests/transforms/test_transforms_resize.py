@@ -6,8 +6,10 @@ import scipy.ndimage as ndi
 
 from particleseg.transforms.resize import (
     resize_image,
+    resize_image_region,
     resize_labels,
     resized_shape,
+    source_box,
     zoom_factors,
 )
 
@@ -242,3 +244,159 @@ def test_resize_labels_anisotropic_zoom():
 def test_resize_labels_bad_input(labels, match):
     with pytest.raises(ValueError, match=match):
         resize_labels(labels, (2, 2, 2))
+
+
+# --- resize_image_region / source_box ----------------------------------------------------------
+
+
+class RecordingArray:
+    """Wraps an array and records every index it is sliced with."""
+
+    def __init__(self, array):
+        self.array = array
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.requests = []
+
+    def __getitem__(self, index):
+        self.requests.append(index)
+        return self.array[index]
+
+
+def _random_region(rng, out_shape):
+    start = [int(rng.integers(0, n)) for n in out_shape]
+    stop = [int(rng.integers(a + 1, n + 1)) for a, n in zip(start, out_shape, strict=True)]
+    return start, stop
+
+
+SHAPE_PAIRS = [
+    ((7, 19, 64), (19, 7, 24)),  # up, down, down
+    ((19, 7, 24), (7, 19, 64)),  # down, up, up
+    ((5, 5, 5), (5, 5, 5)),  # unchanged: a float32 copy of the box
+    ((5, 6, 7), (5, 13, 3)),  # one axis unchanged
+    ((1, 4, 9), (3, 1, 9)),  # length-1 axes
+]
+
+
+@pytest.mark.parametrize(("in_shape", "out_shape"), SHAPE_PAIRS)
+def test_resize_image_region_matches_resize_image(in_shape, out_shape):
+    rng = np.random.default_rng(sum(in_shape) + sum(out_shape))
+    image = (rng.normal(size=in_shape) * 100).astype(np.float32)
+    full = resize_image(image, out_shape)
+    tol = 1e-5 * np.abs(image).max()
+    whole = resize_image_region(image, out_shape, (0, 0, 0), out_shape)
+    assert whole.dtype == np.float32
+    np.testing.assert_allclose(whole, full, rtol=0, atol=tol)
+    for _ in range(15):
+        start, stop = _random_region(rng, out_shape)
+        region = resize_image_region(image, out_shape, start, stop)
+        box = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+        assert region.dtype == np.float32
+        assert region.shape == tuple(b - a for a, b in zip(start, stop, strict=True))
+        np.testing.assert_allclose(region, full[box], rtol=0, atol=tol)
+        np.testing.assert_array_equal(region, whole[box])  # tiles are exact
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(7, 19), (19, 7), (64, 24), (5, 5), (24, 64), (1, 4)])
+def test_resize_image_region_odd_sizes_per_axis(n_in, n_out):
+    rng = np.random.default_rng(n_in * 100 + n_out)
+    for axis in range(3):
+        in_shape, out_shape = [2, 3, 4], [2, 3, 4]
+        in_shape[axis], out_shape[axis] = n_in, n_out
+        image = rng.integers(0, 4000, size=in_shape).astype(np.uint16)
+        full = resize_image(image, out_shape)
+        region = resize_image_region(image, out_shape, (0, 0, 0), out_shape)
+        np.testing.assert_allclose(region, full, rtol=0, atol=1e-5 * 4000)
+
+
+def test_resize_image_region_same_shape_is_copy_of_box():
+    image = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    region = resize_image_region(image, (3, 4, 5), (1, 0, 2), (3, 3, 5))
+    np.testing.assert_array_equal(region, image[1:3, 0:3, 2:5])
+    assert not np.shares_memory(region, image)
+    region16 = resize_image_region(image.astype(np.uint16), (3, 4, 5), (0, 1, 1), (2, 2, 4))
+    assert region16.dtype == np.float32
+    np.testing.assert_array_equal(region16, image[0:2, 1:2, 1:4])
+
+
+def test_resize_image_region_reads_only_the_source_box_of_a_zarr_array(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 60000, size=(20, 17, 23)).astype(np.uint16)
+    stored = zarr.create_array(
+        store=str(tmp_path / "image.zarr"), shape=image.shape, chunks=(8, 8, 8), dtype="uint16"
+    )
+    stored[...] = image
+    out_shape = (9, 31, 14)
+    full = resize_image(image, out_shape)
+    for start, stop in [((0, 0, 0), (3, 5, 4)), ((4, 10, 6), (9, 31, 14)), ((2, 7, 3), (5, 8, 9))]:
+        recorder = RecordingArray(stored)
+        region = resize_image_region(recorder, out_shape, start, stop)
+        box = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+        np.testing.assert_allclose(region, full[box], rtol=0, atol=1e-5 * 60000)
+        src_start, src_stop = source_box(image.shape, out_shape, start, stop)
+        expected = tuple(slice(a, b) for a, b in zip(src_start, src_stop, strict=True))
+        assert recorder.requests == [expected]
+        assert all(
+            0 <= a < b <= n for a, b, n in zip(src_start, src_stop, image.shape, strict=True)
+        )
+        assert all((b - a) < n for a, b, n in zip(src_start, src_stop, image.shape, strict=True))
+
+
+def test_source_box_is_the_smallest_box_that_matters():
+    rng = np.random.default_rng(8)
+    in_shape, out_shape = (11, 6, 9), (4, 13, 9)
+    for _ in range(10):
+        start, stop = _random_region(rng, out_shape)
+        src_start, src_stop = source_box(in_shape, out_shape, start, stop)
+        box = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+        # Voxels outside the box have no influence; each face plane of the box has some.
+        image = np.zeros(in_shape, np.float32)
+        inside = tuple(slice(a, b) for a, b in zip(src_start, src_stop, strict=True))
+        image[inside] = 1.0
+        image_out = np.full(in_shape, 1000.0, np.float32)
+        image_out[inside] = 1.0
+        np.testing.assert_array_equal(
+            resize_image(image, out_shape)[box], resize_image(image_out, out_shape)[box]
+        )
+        for axis in range(3):
+            for plane in (src_start[axis], src_stop[axis] - 1):
+                probe = np.zeros(in_shape, np.float32)
+                index = [slice(None)] * 3
+                index[axis] = plane
+                probe[tuple(index)] = 1.0
+                assert resize_image(probe, out_shape)[box].max() > 0
+    assert source_box(in_shape, in_shape, (1, 2, 3), (4, 5, 6)) == ((1, 2, 3), (4, 5, 6))
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "match"),
+    [
+        ((0, 0), (1, 1, 1), "start and stop"),
+        ((0, 0, 0), (1, 1, 1, 1), "start and stop"),
+        ((0, 0, -1), (1, 1, 1), "start and stop"),
+        ((0, 0, 0), (1, 1, 10), r"out_shape \(4, 5, 6\)"),
+        ((0, 2, 0), (1, 2, 1), r"\(3, 4, 5\)"),  # empty region
+        ((0, 0, 0.0), (1, 1, 1), "start and stop"),
+        ((0, 0, True), (1, 1, 2), "start and stop"),
+    ],
+)
+def test_resize_image_region_bad_region(start, stop, match):
+    image = np.ones((3, 4, 5), np.float32)
+    with pytest.raises(ValueError, match=match):
+        resize_image_region(image, (4, 5, 6), start, stop)
+    with pytest.raises(ValueError, match=match):
+        source_box(image.shape, (4, 5, 6), start, stop)
+
+
+def test_resize_image_region_bad_input():
+    with pytest.raises(ValueError, match="3D"):
+        resize_image_region(np.zeros((3, 4)), (3, 4, 1), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(ValueError, match="dtype"):
+        resize_image_region(np.zeros((3, 4, 5), np.complex64), (3, 4, 1), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(ValueError, match=r"out_shape.*\(3, 4, 5\)"):
+        resize_image_region(np.zeros((3, 4, 5)), (3, 0, 1), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(ValueError, match="empty"):
+        resize_image_region(np.zeros((3, 0, 5)), (3, 2, 1), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(ValueError, match="in_shape"):
+        source_box((3, 0, 5), (3, 2, 1), (0, 0, 0), (1, 1, 1))

@@ -1,8 +1,13 @@
-"""Out-of-core post-processing: border-core maps to instance labels across chunks (no torch)."""
+"""Out-of-core post-processing: border-core maps to instance labels, label resampling (no torch)."""
 
 from particleseg.postprocess.chunked import (
     border_core_to_instance_chunked,
     filter_small_particles_chunked,
 )
+from particleseg.postprocess.resample import resample_labels_chunked
 
-__all__ = ["border_core_to_instance_chunked", "filter_small_particles_chunked"]
+__all__ = [
+    "border_core_to_instance_chunked",
+    "filter_small_particles_chunked",
+    "resample_labels_chunked",
+]
