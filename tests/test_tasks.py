@@ -104,14 +104,21 @@ def test_evaluate_entry_point_as_a_user_runs_it(demo, tmp_path):
     assert "ThreshWater" in result.stdout and (out / "summary.json").exists()
 
 
-@pytest.mark.parametrize("entry", ["predict.py"])
-def test_unbuilt_entry_points_say_so(entry, tmp_path):
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ([], "predict.py needs input=...: python predict.py input=SCAN model=CHECKPOINT"),
+        (["input=missing.tif", "model=x.ckpt"], "missing.tif: input not found"),
+    ],
+)
+def test_predict_without_usable_input_says_how(args, message, tmp_path):
     result = subprocess.run(
-        [sys.executable, entry, f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "predict.py", f"output={tmp_path}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 2
-    assert "not built yet" in result.stderr + result.stdout
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

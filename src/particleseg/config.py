@@ -19,6 +19,8 @@ def null_switch(value: Any, when_null: Any, otherwise: Any) -> Any:
 
 def path_stem(value: Any) -> str:
     """``${path_stem:${input}}``: a path's last part without suffixes (a.ome.tif -> a)."""
+    if value is None:
+        return "unnamed"
     name = str(value).rstrip("/\\").replace("\\", "/").split("/")[-1]
     return name.split(".")[0] or name
 

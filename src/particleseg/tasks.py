@@ -14,12 +14,6 @@ log = logging.getLogger(__name__)
 VOLUME_SUFFIXES = (".zarr", ".tif", ".tiff", ".npy")
 
 
-def _not_built_yet(what: str) -> None:
-    """Say clearly that a stage has not landed yet and exit with status 2."""
-    print(f"{what} is not built yet in this version of particleseg.", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def train(cfg: DictConfig) -> float | None:
     """Train the border-core U-Net; return the best validation metric (for sweepers)."""
     from particleseg.training import run
@@ -43,7 +37,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     from particleseg.inference.pipeline import predict_scan
 
     for key in ("input", "model"):
-        if OmegaConf.is_missing(cfg, key) or cfg.get(key) in (None, ""):
+        if cfg.get(key) in (None, ""):
             raise ValueError(
                 f"predict.py needs {key}=...: python predict.py input=SCAN model=CHECKPOINT "
                 "[particle_size_px=N | particle_size=D spacing=[z,y,x] | particle_size=auto]"

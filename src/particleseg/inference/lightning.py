@@ -155,7 +155,9 @@ class ChunkWriter(BasePredictionWriter):
         trainer.strategy.barrier("particleseg-chunks")
         if trainer.global_rank == 0:
             self.datamodule.store.finalize_pending()
-            touch_json(self.done_marker, self.datamodule.store.stats())
+            facts = self.datamodule.store.stats()
+            facts["chunks_computed_last_run"] = len(self.datamodule.todo())
+            touch_json(self.done_marker, facts)
         trainer.strategy.barrier("particleseg-chunks-final")
 
 
@@ -209,10 +211,13 @@ class ChunkDataModule(LightningDataModule):
         """Open the store (every rank)."""
         self.store = self._open()
 
+    def todo(self) -> list[int]:
+        """The chunks this run computes (recorded by :meth:`prepare_data`)."""
+        return json.loads((self.root / "todo.json").read_text())
+
     def predict_dataloader(self) -> DataLoader:
         """One chunk per batch, the list recorded by :meth:`prepare_data`."""
-        todo = json.loads((self.root / "todo.json").read_text())
-        dataset = ChunkDataset(self.open_scan, self.plan, todo, self.mean, self.std)
+        dataset = ChunkDataset(self.open_scan, self.plan, self.todo(), self.mean, self.std)
         return DataLoader(
             dataset,
             batch_size=1,

@@ -145,11 +145,19 @@ def check_cost(scan: ScanInput, plan: ChunkPlan, zoom, model, inference, devices
             f"{scan.path}: particles of {scan.particle_size_px[0]:.3g} voxels resized to the "
             f"model's {model.target_particle_size:g} (zoom {tuple(round(z, 3) for z in zoom)}) "
             f"make a network grid of {plan.network_shape} ({ratio:.1f}x the scan's voxels): "
-            f"{plan.n_windows} windows, about {hours:.1f} h on {device} "
+            f"{plan.n_windows} windows, about {_duration(hours * 3600)} on {device} "
             f"(limit max_hours={max_hours}). Check the particle size (a wrong unit makes the "
             "resize huge); pass force=true to run it anyway"
         )
     return estimate
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min"
 
 
 def fingerprint(scan: ScanInput, model: LoadedModel, plan: ChunkPlan, settings: dict) -> dict:
@@ -437,6 +445,7 @@ def predict_scan(
             "forward_passes": network.get("forward_passes"),
             "forward_s": network.get("forward_s"),
             "chunks": plan.n_chunks,
+            "chunks_computed_last_run": network.get("chunks_computed_last_run"),
         },
         "timings_s": {**timings, "this_run_total": time.perf_counter() - t_start},
         "peak_rss_bytes": peak_rss_bytes(),
