@@ -10,6 +10,7 @@ each process takes every N-th chunk; the chunk files need no lock.
 from __future__ import annotations
 
 import json
+import mmap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +58,20 @@ def chunk_image(scan: Any, plan: ChunkPlan, c: int, mean: float, std: float) -> 
     return out
 
 
+def release_pages(array: Any) -> None:
+    """Drop a memory-mapped scan's pages from this process's resident set.
+
+    The pages a chunk read stay mapped, and count in the process's RSS, until the mapping goes;
+    over a whole scan that is the scan's size. They are clean file pages, so dropping them costs
+    nothing but a re-read from the page cache if another chunk needs them.
+    """
+    mapping = getattr(array, "_mmap", None)  # np.memmap (np.load mmap_mode, tifffile.memmap)
+    if mapping is None and isinstance(getattr(array, "base", None), mmap.mmap):
+        mapping = array.base
+    if mapping is not None and hasattr(mapping, "madvise"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
 def first(items: list) -> Any:
     """Collate for batches of one chunk: the chunk itself."""
     return items[0]
@@ -92,6 +107,7 @@ class ChunkDataset(Dataset):
         start, _ = self.plan.extent(c)
         starts = self.plan.windows(c) - np.asarray(start)
         image = chunk_image(self._scan, self.plan, c, self.mean, self.std)
+        release_pages(self._scan)
         return {"chunk": c, "image": torch.from_numpy(image), "starts": starts}
 
     def __getstate__(self) -> dict:

@@ -80,8 +80,20 @@ def file_sha256(path: Path) -> str:
 
 
 def peak_rss_bytes() -> dict[str, int]:
-    """Peak resident memory of this process and of its finished children (Linux: KiB units)."""
+    """Peak resident memory of this process (``self``) and of its finished children.
+
+    ``self`` is ``VmHWM`` from ``/proc/self/status`` where there is one (Linux): the peak of this
+    program's own memory. ``ru_maxrss`` would do elsewhere, but on Linux it keeps the peak of
+    the parent that forked this process before ``exec``, so a small job started by a big one
+    would report the big one's peak.
+    """
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                own = int(line.split()[1]) * 1024
+    except OSError:
+        pass
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return {"self": int(own), "children": int(children)}
 
@@ -275,13 +287,20 @@ def predict_scan(
 
     plan, zoom = make_plan(scan, model, inference)
     settings = {"inference": inference, "postprocess": postprocess}
-    facts = fingerprint(scan, model, plan, settings)
+    # what the result depends on (the number of DataLoader workers does not change it)
+    facts = fingerprint(
+        scan,
+        model,
+        plan,
+        {**settings, "inference": {k: v for k, v in inference.items() if k != "num_workers"}},
+    )
     state = prepare_output(out, facts, overwrite, rank0)
     if state == "complete":
         log.info("%s: complete result already there (pass overwrite=true to redo it)", out)
         return json.loads((out / SUMMARY).read_text()) if rank0 else None
     stages = Stages(work)
     timings: dict[str, float] = {}
+    peaks: dict[str, int] = {"start": peak_rss_bytes()["self"]}
 
     if stages.done("network") is None:
         cost = None
@@ -319,6 +338,7 @@ def predict_scan(
         finally:
             trainer.callbacks.remove(writer)
         timings["network"] = time.perf_counter() - t0
+        peaks["network"] = peak_rss_bytes()["self"]
     if not is_global_zero() or trainer.global_rank != 0:
         return None
 
@@ -353,6 +373,7 @@ def predict_scan(
                 scratch_dir=work,
             )
             timings["instances"] = time.perf_counter() - t0
+            peaks["instances"] = peak_rss_bytes()["self"]
             stages.mark(
                 "instances",
                 {"particles": n, "seconds": timings["instances"], "work_bytes": folder_bytes(work)},
@@ -376,6 +397,7 @@ def predict_scan(
                 progress=True,
             )
             timings["resample"] = time.perf_counter() - t0
+            peaks["resample"] = peak_rss_bytes()["self"]
             stages.mark(
                 "resample", {"seconds": timings["resample"], "work_bytes": folder_bytes(work)}
             )
@@ -401,6 +423,7 @@ def predict_scan(
                 progress=True,
             )
             timings["filter"] = time.perf_counter() - t0
+            peaks["filter"] = peak_rss_bytes()["self"]
             stages.mark(
                 "filter",
                 {"particles": n, "seconds": timings["filter"], "work_bytes": folder_bytes(work)},
@@ -448,7 +471,7 @@ def predict_scan(
             "chunks_computed_last_run": network.get("chunks_computed_last_run"),
         },
         "timings_s": {**timings, "this_run_total": time.perf_counter() - t_start},
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": {**peak_rss_bytes(), "after_stage": peaks},
         "disk_bytes": {
             "input": folder_bytes(scan.path),
             "work_peak_measured": work_bytes,
