@@ -54,7 +54,10 @@ log = logging.getLogger(__name__)
 
 SUMMARY = "summary.json"
 WORK = ".work"
-SCAN_CHUNKS = (128, 128, 128)
+# Zarr chunks of the labels on the scan's grid: thin in Z, so that the TIFF copy (written in
+# Z slabs of whole chunks) holds few slices at once; the blocks that write them are larger.
+SCAN_CHUNKS = (16, 128, 128)
+SCAN_BLOCKS = (128, 128, 128)
 
 
 def is_global_zero() -> bool:
@@ -392,6 +395,7 @@ def predict_scan(
             resample_labels_chunked(
                 zarr.open_array(str(inst_net_path), mode="r"),
                 inst_scan,
+                block_shape=_blocks(scan.shape),
                 scheduler=scheduler,
                 num_workers=num_workers,
                 progress=True,
@@ -418,6 +422,7 @@ def predict_scan(
                 src,
                 final,
                 min_relative_size=pp.get("min_relative_size", 0.005),
+                block_shape=_blocks(scan.shape),
                 scheduler=scheduler,
                 num_workers=num_workers,
                 progress=True,
@@ -484,6 +489,11 @@ def predict_scan(
     if not outputs.get("keep_work"):
         shutil.rmtree(work, ignore_errors=True)
     return summary
+
+
+def _blocks(shape) -> tuple[int, int, int]:
+    """Blocks of the scan-grid stages: whole chunks, at most :data:`SCAN_BLOCKS`."""
+    return tuple(min(b, s) for b, s in zip(SCAN_BLOCKS, shape, strict=True))
 
 
 def _dask_scheduler(dask: dict):

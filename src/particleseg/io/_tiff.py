@@ -21,6 +21,7 @@ import numpy as np
 import tifffile
 import zarr
 
+from particleseg.io import _slabs
 from particleseg.io._slabs import iter_slabs
 from particleseg.io.validation import check_volume_shape
 
@@ -176,11 +177,20 @@ def read_slices(p: Path) -> zarr.Array:
     return _open_store(tifffile.TiffSequence([str(f) for f in files]).aszarr())
 
 
+TIFF_SLAB_BYTES = 16 * 2**20
+
+
 def write_tiff(tmp: Path, array: Any, spacing: list[float] | None) -> None:
     """Write uncompressed, contiguous (memory-mappable) BigTIFF, one page per Z slice."""
+    # small slabs of whole zarr chunks in Z (each chunk decoded once): the writer holds about
+    # three slabs at a time
+    chunks = getattr(array, "chunks", None)
+    depth = int(chunks[0]) if isinstance(chunks, tuple) and isinstance(chunks[0], int) else 1
 
     def pages() -> Iterator[np.ndarray]:
-        for _, slab in iter_slabs(array):
+        for _, slab in iter_slabs(
+            array, max_bytes=min(TIFF_SLAB_BYTES, _slabs.SLAB_BYTES), multiple=depth
+        ):
             yield from slab
 
     kwargs: dict[str, Any] = {"metadata": {"spacing": spacing} if spacing else {}}
