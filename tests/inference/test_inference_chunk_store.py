@@ -101,3 +101,25 @@ def test_wrong_sums_shape_is_refused(tiny_checkpoint, tmp_path):
     store = ChunkStore(tmp_path, plan)
     with pytest.raises(ValueError, match="chunk 0: sums of shape"):
         store.save(0, np.zeros((3, 5, 5, 5), np.float32))
+
+
+def test_tta_averages_the_eight_mirrorings(tiny_checkpoint):
+    model = load_checkpoint(tiny_checkpoint)
+    image = torch.from_numpy(zscore(blobs((16, 16, 16), 3, 4), 100.0, 20.0))
+    sums = WindowSums(model.net, model.patch_size, tta=True)
+    got = sums(image, np.zeros((1, 3), np.int64))
+    assert sums.forward_passes == 8
+    x = image[None, None]
+    with torch.no_grad():
+        expected = (
+            sum(
+                torch.softmax(model.net(x.flip(a) if a else x), 1).flip(a)
+                if a
+                else torch.softmax(model.net(x), 1)
+                for a in [(), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4)]
+            )
+            / 8
+        )
+    np.testing.assert_allclose(
+        got.numpy(), (expected[0] * sums.weights(image.device)).numpy(), rtol=1e-5, atol=1e-6
+    )
