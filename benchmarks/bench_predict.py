@@ -100,7 +100,7 @@ def in_memory(scan_path: str, model_path: str, size_px: float) -> None:
     import torch
 
     from particleseg.inference.model import load_checkpoint
-    from particleseg.inference.pipeline import peak_rss_bytes
+    from particleseg.inference.run_state import peak_rss_bytes
     from particleseg.inference.sliding_window import predict_probabilities
     from particleseg.targets import border_core_to_instance, filter_small_particles
     from particleseg.transforms.intensity import zscore

@@ -1,0 +1,82 @@
+"""The resize a scan needs, its chunk plan, and what running it would cost."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from particleseg.inference.inputs import ScanInput
+from particleseg.inference.model import LoadedModel
+from particleseg.inference.plan import ChunkPlan, plan_chunks
+from particleseg.inference.windows import WindowSums
+from particleseg.transforms.resize import resized_shape, zoom_factors
+
+
+def make_plan(scan: ScanInput, model: LoadedModel, inference: dict) -> tuple[ChunkPlan, tuple]:
+    """The zoom to the model's particle size and the chunk plan over the resized scan."""
+    zoom = zoom_factors(scan.particle_size_px, model.target_particle_size)
+    network_shape = resized_shape(scan.shape, zoom)
+    plan = plan_chunks(
+        network_shape,
+        model.patch_size,
+        inference.get("chunk_size", 128),
+        overlap=inference.get("overlap", 0.5),
+    )
+    return plan, zoom
+
+
+def seconds_per_window(model: LoadedModel, inference: dict, device: torch.device) -> float:
+    """Time one forward pass of a window on ``device`` (after one warm-up pass)."""
+    sums = WindowSums(model.net, model.patch_size, autocast=inference.get("autocast", False))
+    image = torch.zeros(model.patch_size, device=device)
+    starts = np.zeros((1, 3), np.int64)
+    sums(image, starts)
+    t0 = time.perf_counter()
+    sums(image, starts)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def check_cost(scan: ScanInput, plan: ChunkPlan, zoom, model, inference, devices, max_hours):
+    """Refuse a resize that would take longer than ``max_hours`` (pass force=true to run it).
+
+    Returns:
+        The estimate, a dict of network voxels, windows and hours.
+    """
+    device = next(model.net.parameters()).device
+    if torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())
+        model.net.to(device)
+    per_window = seconds_per_window(model, inference, device)
+    passes = plan.n_windows * (8 if inference.get("tta") else 1)
+    hours = passes * per_window / max(int(devices), 1) / 3600
+    ratio = math.prod(plan.network_shape) / math.prod(scan.shape)
+    estimate = {
+        "network_voxels": math.prod(plan.network_shape),
+        "voxels_relative_to_scan": ratio,
+        "windows": plan.n_windows,
+        "seconds_per_window": per_window,
+        "hours": hours,
+    }
+    if hours > max_hours:
+        raise ValueError(
+            f"{scan.path}: particles of {scan.particle_size_px[0]:.3g} voxels resized to the "
+            f"model's {model.target_particle_size:g} (zoom {tuple(round(z, 3) for z in zoom)}) "
+            f"make a network grid of {plan.network_shape} ({ratio:.1f}x the scan's voxels): "
+            f"{plan.n_windows} windows, about {_duration(hours * 3600)} on {device} "
+            f"(limit max_hours={max_hours}). Check the particle size (a wrong unit makes the "
+            "resize huge); pass force=true to run it anyway"
+        )
+    return estimate
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min"

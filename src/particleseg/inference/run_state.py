@@ -1,0 +1,140 @@
+"""Where a predict run stands on disk: ranks, markers, the output folder's state, resources.
+
+A scan's output folder holds ``summary.json`` (written last: the folder is complete) and, while
+a run is unfinished, ``.work/`` with ``plan.json`` (what the result depends on) and one
+``stage-NAME.done`` marker per finished stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+from pathlib import Path
+
+from particleseg.inference.chunk_store import touch_json
+from particleseg.inference.inputs import ScanInput
+from particleseg.inference.model import LoadedModel
+from particleseg.inference.plan import ChunkPlan
+
+SUMMARY = "summary.json"
+WORK = ".work"
+
+
+def is_global_zero() -> bool:
+    """Whether this process is global rank 0, from the launchers' environment.
+
+    Read from the environment because a Trainer knows its rank only once it has launched; the
+    processes Lightning starts for DDP (``LOCAL_RANK`` >= 1), torchrun (``RANK``) and SLURM
+    (``SLURM_PROCID``) re-run the whole command, and must not touch the output before then.
+    """
+    for key in ("RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return int(os.environ[key]) == 0
+    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def peak_rss_bytes() -> dict[str, int]:
+    """Peak resident memory of this process (``self``) and of its finished children.
+
+    ``self`` is ``VmHWM`` from ``/proc/self/status`` where there is one (Linux): the peak of this
+    program's own memory. ``ru_maxrss`` would do elsewhere, but on Linux it keeps the peak of
+    the parent that forked this process before ``exec``, so a small job started by a big one
+    would report the big one's peak.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                own = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {"self": int(own), "children": int(children)}
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of the files under ``path``."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def fingerprint(scan: ScanInput, model: LoadedModel, plan: ChunkPlan, settings: dict) -> dict:
+    """What a run's result depends on; a resumed run must match it."""
+    return {
+        "input": str(scan.path.resolve()),
+        "shape": list(scan.shape),
+        "particle_size_px": list(scan.particle_size_px),
+        "model_sha256": file_sha256(model.path),
+        "network_shape": list(plan.network_shape),
+        "chunk_size": list(plan.chunk_size),
+        "settings": settings,
+    }
+
+
+class Stages:
+    """Markers of finished stages under ``work`` (each holds the stage's facts as JSON)."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+
+    def done(self, name: str) -> dict | None:
+        """The facts recorded when stage ``name`` finished, or None if it has not."""
+        path = self.work / f"stage-{name}.done"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def mark(self, name: str, facts: dict) -> None:
+        """Record stage ``name`` as finished, with its facts (atomically)."""
+        touch_json(self.work / f"stage-{name}.done", facts)
+
+
+def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool) -> str:
+    """Decide what to do with ``out``: "complete" (skip), "resume" or "start".
+
+    Raises:
+        ValueError: ``out`` holds an unfinished run with other settings, or other files.
+    """
+    summary = out / SUMMARY
+    work = out / WORK
+    if summary.exists() and not overwrite:
+        return "complete"
+    if overwrite:
+        if is_rank0 and out.exists():
+            for name in (SUMMARY, WORK, "instances.zarr", "instances.tif"):
+                path = out / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            for name in ("border_core.zarr", "probabilities.zarr"):
+                shutil.rmtree(out / name, ignore_errors=True)
+        return "start"
+    plan_path = work / "plan.json"
+    if plan_path.exists():
+        old = json.loads(plan_path.read_text())
+        if old != plan_facts:
+            changed = sorted(k for k in plan_facts if old.get(k) != plan_facts[k])
+            raise ValueError(
+                f"{out}: holds an unfinished run with other settings ({', '.join(changed)} "
+                "differ); run the same command to resume it, or pass overwrite=true, or choose "
+                "another output folder"
+            )
+        return "resume"
+    if (out / "instances.zarr").exists():
+        raise ValueError(
+            f"{out}: holds instances.zarr without a summary.json; pass overwrite=true or "
+            "choose another output folder"
+        )
+    return "start"
