@@ -62,3 +62,17 @@ def blobs(shape, n, radius, seed=0):
         d2 = sum((g - ci) ** 2 for g, ci in zip(grid, c, strict=True))
         image[d2 < radius**2] = 140 + rng.normal(0, 5)
     return np.clip(image, 0, 65535).astype(np.uint16)
+
+
+def cpu_trainer():
+    """A quiet single-process CPU Trainer for the network stage."""
+    import lightning as L
+
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )

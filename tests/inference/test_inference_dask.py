@@ -3,12 +3,11 @@ of the default local threads."""
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import pytest
 import tifffile
 import zarr
-from inference_helpers import blobs
+from inference_helpers import blobs, cpu_trainer
 
 from particleseg.inference.inputs import resolve_scan
 from particleseg.inference.model import load_checkpoint
@@ -18,14 +17,7 @@ distributed = pytest.importorskip("distributed")
 
 
 def run(scan_path, out, checkpoint, dask):
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = cpu_trainer()
     scan = resolve_scan(scan_path, particle_size_px=10.0)
     predict_scan(
         scan,

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
-import lightning as L
 import numpy as np
 import pytest
 import tifffile
 import zarr
-from inference_helpers import blobs
+from inference_helpers import blobs, cpu_trainer
 
 from particleseg.inference.inputs import resolve_scan
 from particleseg.inference.model import load_checkpoint
@@ -21,17 +20,6 @@ from particleseg.targets import border_core_to_instance, filter_small_particles
 POST = {"halo": 4, "small_core_distance": 1.0, "small_core_fraction": 0.95}
 
 
-def trainer():
-    return L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
-
-
 def run(scan_path, out, checkpoint, size_px, **kwargs):
     scan = resolve_scan(scan_path, particle_size_px=size_px, spacing=kwargs.pop("spacing", None))
     options = {
@@ -40,7 +28,7 @@ def run(scan_path, out, checkpoint, size_px, **kwargs):
         "outputs": {"border_core": True},
     }
     options.update(kwargs)
-    return predict_scan(scan, out, load_checkpoint(checkpoint), trainer(), **options)
+    return predict_scan(scan, out, load_checkpoint(checkpoint), cpu_trainer(), **options)
 
 
 def reference_instances(border_core, scan_shape, min_relative_size=0.005):

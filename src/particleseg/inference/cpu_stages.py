@@ -46,94 +46,73 @@ def run_cpu_stages(
     with its spacing); records seconds in ``timings`` and peak RSS in ``peaks``.
     """
     scheduler, num_workers, client = dask_scheduler(dask)
-    try:
+    run = {"scheduler": scheduler, "num_workers": num_workers, "progress": True}
+    net_path, scan_path = work / "instances_network.zarr", work / "instances_scan.zarr"
+    scan_chunks = tuple(min(c, s) for c, s in zip(SCAN_CHUNKS, scan.shape, strict=True))
+
+    def stage(name: str, fn) -> None:
+        if stages.done(name) is not None:
+            return
+        t0 = time.perf_counter()
+        facts = fn() or {}
+        timings[name] = time.perf_counter() - t0
+        peaks[name] = peak_rss_bytes()["self"]
+        stages.mark(name, {**facts, "seconds": timings[name], "work_bytes": folder_bytes(work)})
+
+    def instances() -> dict:
         bc = zarr.open_array(str(work / "border_core.zarr"), mode="r")
-        inst_net_path = work / "instances_network.zarr"
-        if stages.done("instances") is None:
-            t0 = time.perf_counter()
-            inst_net = zarr.create_array(
-                store=str(inst_net_path),
-                shape=plan.network_shape,
-                chunks=bc.chunks,
-                dtype="uint32",
-                fill_value=0,
-                overwrite=True,
-            )
-            n = border_core_to_instance_chunked(
-                bc,
-                inst_net,
-                block_shape=bc.chunks,
-                halo=pp.get("halo", 8),
-                small_core_distance=pp.get("small_core_distance", 1.0),
-                small_core_fraction=pp.get("small_core_fraction", 0.95),
-                small_core_max_distance=pp.get("small_core_max_distance", 3.0),
-                connectivity=pp.get("connectivity", 6),
-                progress=True,
-                scheduler=scheduler,
-                num_workers=num_workers,
-                scratch_dir=work,
-            )
-            timings["instances"] = time.perf_counter() - t0
-            peaks["instances"] = peak_rss_bytes()["self"]
-            stages.mark(
-                "instances",
-                {"particles": n, "seconds": timings["instances"], "work_bytes": folder_bytes(work)},
-            )
-        inst_scan_path = work / "instances_scan.zarr"
-        if stages.done("resample") is None:
-            t0 = time.perf_counter()
-            inst_scan = zarr.create_array(
-                store=str(inst_scan_path),
-                shape=scan.shape,
-                chunks=tuple(min(c, s) for c, s in zip(SCAN_CHUNKS, scan.shape, strict=True)),
-                dtype="uint32",
-                fill_value=0,
-                overwrite=True,
-            )
-            resample_labels_chunked(
-                zarr.open_array(str(inst_net_path), mode="r"),
-                inst_scan,
-                block_shape=_blocks(scan.shape),
-                scheduler=scheduler,
-                num_workers=num_workers,
-                progress=True,
-            )
-            timings["resample"] = time.perf_counter() - t0
-            peaks["resample"] = peak_rss_bytes()["self"]
-            stages.mark(
-                "resample", {"seconds": timings["resample"], "work_bytes": folder_bytes(work)}
-            )
-        final_path = work / "instances.zarr"
-        if stages.done("filter") is None:
-            t0 = time.perf_counter()
-            src = zarr.open_array(str(inst_scan_path), mode="r")
-            final = zarr.create_array(
-                store=str(final_path),
-                shape=scan.shape,
-                chunks=src.chunks,
-                dtype="uint32",
-                fill_value=0,
-                overwrite=True,
-                attributes={"spacing": list(scan.spacing)} if scan.spacing else {},
-            )
-            n = filter_small_particles_chunked(
-                src,
-                final,
-                min_relative_size=pp.get("min_relative_size", 0.005),
-                block_shape=_blocks(scan.shape),
-                scheduler=scheduler,
-                num_workers=num_workers,
-                progress=True,
-            )
-            timings["filter"] = time.perf_counter() - t0
-            peaks["filter"] = peak_rss_bytes()["self"]
-            stages.mark(
-                "filter",
-                {"particles": n, "seconds": timings["filter"], "work_bytes": folder_bytes(work)},
-            )
+        n = border_core_to_instance_chunked(
+            bc,
+            _labels(net_path, plan.network_shape, bc.chunks),
+            block_shape=bc.chunks,
+            halo=pp.get("halo", 8),
+            small_core_distance=pp.get("small_core_distance", 1.0),
+            small_core_fraction=pp.get("small_core_fraction", 0.95),
+            small_core_max_distance=pp.get("small_core_max_distance", 3.0),
+            connectivity=pp.get("connectivity", 6),
+            scratch_dir=work,
+            **run,
+        )
+        return {"particles": n}
+
+    def resample() -> None:
+        out = _labels(scan_path, scan.shape, scan_chunks)
+        source = zarr.open_array(str(net_path), mode="r")
+        resample_labels_chunked(source, out, block_shape=_blocks(scan.shape), **run)
+
+    def small_particles() -> dict:
+        spacing = list(scan.spacing) if scan.spacing else None
+        out = _labels(work / "instances.zarr", scan.shape, scan_chunks, spacing)
+        source = zarr.open_array(str(scan_path), mode="r")
+        n = filter_small_particles_chunked(
+            source,
+            out,
+            min_relative_size=pp.get("min_relative_size", 0.005),
+            block_shape=_blocks(scan.shape),
+            **run,
+        )
+        return {"particles": n}
+
+    try:
+        stage("instances", instances)
+        stage("resample", resample)
+        stage("filter", small_particles)
     finally:
         if client is not None:
             client.close()
+
+
+def _labels(path: Path, shape, chunks, spacing=None) -> zarr.Array:
+    """A new uint32 zarr array at ``path`` (replacing what a cut-short stage left there)."""
+    return zarr.create_array(
+        store=str(path),
+        shape=tuple(shape),
+        chunks=tuple(chunks),
+        dtype="uint32",
+        fill_value=0,
+        overwrite=True,
+        attributes={"spacing": spacing} if spacing else {},
+    )
 
 
 def _blocks(shape) -> tuple[int, int, int]:
