@@ -102,6 +102,8 @@ def predict_scan(
     state = prepare_output(out, facts, overwrite, rank0)
     if state == "complete":
         log.info("%s: complete result already there (pass overwrite=true to redo it)", out)
+        if rank0 and not outputs.get("keep_work"):  # left by a kill after the summary
+            shutil.rmtree(work, ignore_errors=True)
         return json.loads((out / SUMMARY).read_text()) if rank0 else None
     stages = Stages(work)
     timings: dict[str, float] = {}
