@@ -111,3 +111,8 @@ def test_sigkill_then_same_command_resumes_to_identical_output(case, reference, 
         assert windows["chunks_computed_last_run"] < windows["chunks"]
     np.testing.assert_array_equal(tifffile.imread(out / "instances.tif"), reference)
     assert not (out / ".work").exists()
+
+
+def test_spawned_dataloader_workers_give_identical_output(case, reference):
+    labels = predict(case, case / "workers", "inference.num_workers=1")
+    np.testing.assert_array_equal(labels, reference)
