@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import BasePredictionWriter
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from particleseg.inference.chunk_store import ChunkStore, touch_json
@@ -117,20 +116,12 @@ class ChunkDataset(Dataset):
 
 
 class ChunkPredictor(LightningModule):
-    """Runs a chunk's windows (Gaussian-weighted softmax sums; see :class:`WindowSums`)."""
+    """Runs a chunk's windows with ``sums`` (a :class:`WindowSums`; its net is this module's)."""
 
-    def __init__(
-        self,
-        net: nn.Module,
-        patch: Sequence[int],
-        sigma_scale: float = 0.125,
-        tta: bool = False,
-        autocast: bool = False,
-        batch_size: int = 1,
-    ) -> None:
+    def __init__(self, sums: WindowSums) -> None:
         super().__init__()
-        self.net = net
-        self.sums = WindowSums(net, patch, sigma_scale, tta, autocast, batch_size)
+        self.net = sums.net  # registered, so Lightning moves it to the device
+        self.sums = sums
 
     def predict_step(self, batch: dict, batch_idx: int = 0) -> dict:
         """Sums of one chunk: ``{"chunk", "sums" (K, *extent) float32, "info"}``."""

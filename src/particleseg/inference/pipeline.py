@@ -40,6 +40,7 @@ from particleseg.inference.run_state import (
     peak_rss_bytes,
     prepare_output,
 )
+from particleseg.inference.windows import WindowSums
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +132,14 @@ def predict_scan(
             num_workers=inference.get("num_workers", 0),
         )
         module = ChunkPredictor(
-            model.net,
-            model.patch_size,
-            sigma_scale=inference.get("sigma_scale", 0.125),
-            tta=bool(inference.get("tta", False)),
-            autocast=bool(inference.get("autocast", False)),
-            batch_size=inference.get("batch_size", 1),
+            WindowSums(
+                model.net,
+                model.patch_size,
+                sigma_scale=inference.get("sigma_scale", 0.125),
+                tta=bool(inference.get("tta", False)),
+                autocast=bool(inference.get("autocast", False)),
+                batch_size=inference.get("batch_size", 1),
+            )
         )
         writer = ChunkWriter(datamodule, work / "stage-network.done")
         trainer.callbacks.append(writer)
