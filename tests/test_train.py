@@ -74,6 +74,7 @@ def test_every_experiment_composes_and_runs_fast_dev_run(experiment, tiny_datase
             f"experiment={experiment}",
             "debug=fdr",
             f"dataset={tiny_dataset}",
+            "init_weights=null",  # the shrunk network fits no trained checkpoint
             *paths(tmp_path),
             *TINY,
         ]
@@ -192,3 +193,22 @@ def test_load_checkpoint_refuses_foreign_files(tmp_path):
         load_checkpoint(tmp_path / "junk.ckpt")
     with pytest.raises(ValueError, match="not found"):
         load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_init_weights_starts_the_network_from_a_checkpoint(tmp_path):
+    from particleseg.models import UNet
+    from particleseg.training import load_net_weights
+
+    small = {"in_channels": 1, "num_classes": 3, "n_stages": 3, "features_base": 4}
+    source = UNet(**small, features_max=8)
+    ckpt = tmp_path / "source.ckpt"
+    state = {f"net.{k}": v for k, v in source.state_dict().items()}
+    torch.save({"state_dict": {**state, "other.w": torch.zeros(1)}}, ckpt)
+    target = UNet(**small, features_max=8)
+    load_net_weights(target, ckpt)
+    for k, v in source.state_dict().items():
+        assert torch.equal(target.state_dict()[k], v), k
+    with pytest.raises(ValueError, match="does not match model.net"):
+        load_net_weights(UNet(**small, features_max=16), ckpt)
+    with pytest.raises(ValueError, match="checkpoint not found"):
+        load_net_weights(target, tmp_path / "missing.ckpt")

@@ -20,6 +20,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     """Instantiate datamodule, module (with its network) and trainer (callbacks, loggers)."""
     datamodule = instantiate(cfg.data)
     net = instantiate(cfg.model.net)
+    if cfg.get("init_weights"):
+        load_net_weights(net, cfg.init_weights)
     module = instantiate(cfg.model.module, net=net)
     module.net_config = OmegaConf.to_container(cfg.model.net, resolve=True)
     # entries without a _target_ are settings for a logger that is not selected (a sweep's group)
@@ -38,6 +40,34 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
         for lg in loggers:
             lg.log_hyperparams(params)
     return datamodule, module, trainer
+
+
+def load_net_weights(net, path: str | Path) -> None:
+    """Start ``net`` from the network weights of a train.py checkpoint (fine-tuning).
+
+    Only the weights are taken: optimizer, schedule and epoch count start afresh (``resume``
+    continues a run instead).
+
+    Raises:
+        ValueError: If the file is missing or unreadable, or its network does not fit ``net``.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"init_weights={path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    except Exception as err:  # noqa: BLE001 - any load failure is an unreadable checkpoint
+        raise ValueError(f"init_weights={path}: cannot read the checkpoint ({err})") from err
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(
+            f"init_weights={path}: its network does not match model.net ({err})"
+        ) from err
+    log.info("network weights initialised from %s", path)
 
 
 def resumed_config(cfg: DictConfig) -> tuple[DictConfig, Path]:
