@@ -107,13 +107,15 @@ def test_evaluate_entry_point_as_a_user_runs_it(demo, tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        ([], "predict.py needs input=...: python predict.py input=SCAN model=CHECKPOINT"),
-        (["input=missing.tif", "model=x.ckpt"], "missing.tif: input not found"),
+        (["input=missing.tif"], "missing.tif: input not found"),
+        (["input={tmp}/scan.npy", "particle_size_px=5", "model=nope.ckpt"], "nope.ckpt: model"),
     ],
 )
 def test_predict_without_usable_input_says_how(args, message, tmp_path):
+    np.save(tmp_path / "scan.npy", np.arange(8000, dtype=np.uint16).reshape(20, 20, 20))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     result = subprocess.run(
-        [sys.executable, "predict.py", f"output={tmp_path}", *args],
+        [sys.executable, "predict.py", f"output={tmp_path / 'out'}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -17,10 +17,13 @@ def null_switch(value: Any, when_null: Any, otherwise: Any) -> Any:
     return when_null if value is None else otherwise
 
 
-def path_stem(value: Any) -> str:
-    """``${path_stem:${input}}``: a path's last part without suffixes (a.ome.tif -> a)."""
+def path_stem(value: Any, default: str = "unnamed") -> str:
+    """``${path_stem:${input}}``: a path's last part without suffixes (a.ome.tif -> a).
+
+    ``${path_stem:${input},sample}`` gives ``sample`` when ``input`` is null.
+    """
     if value is None:
-        return "unnamed"
+        return default
     name = str(value).rstrip("/\\").replace("\\", "/").split("/")[-1]
     return name.split(".")[0] or name
 

@@ -32,27 +32,27 @@ def predict(cfg: DictConfig) -> list[dict]:
     from hydra.utils import instantiate
 
     from particleseg.inference.inputs import list_scans
-    from particleseg.inference.model import load_checkpoint
+    from particleseg.inference.model import load_checkpoint, resolve_model_path
     from particleseg.inference.pipeline import predict_scan
 
-    for key in ("input", "model"):
-        if cfg.get(key) in (None, ""):
-            raise ValueError(
-                f"predict.py needs {key}=...: python predict.py input=SCAN model=CHECKPOINT "
-                "[particle_size_px=N | particle_size=D spacing=[z,y,x] | particle_size=auto]"
-            )
+    source = cfg.get("input")
+    if source in (None, ""):
+        from particleseg.synth.sample import bundled_sample
+
+        source = str(bundled_sample())
+        print(f"no input=... given: segmenting the bundled sample scan {source}")
     sizes = {
         "particle_size": cfg.particle_size,
         "particle_size_px": cfg.particle_size_px,
         "spacing": OmegaConf.to_container(cfg.spacing) if cfg.spacing is not None else None,
     }
     splits = list(cfg.splits) if cfg.get("splits") else None
-    scans = list_scans(cfg.input, splits=splits, **sizes)
-    model = load_checkpoint(cfg.model)
+    scans = list_scans(source, splits=splits, **sizes)
+    model = load_checkpoint(resolve_model_path(cfg.get("model")))
     trainer = instantiate(cfg.trainer)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     out_root = Path(cfg.output)
-    single = len(scans) == 1 and not (Path(cfg.input) / "dataset.json").exists()
+    single = len(scans) == 1 and not (Path(source) / "dataset.json").exists()
     summaries = []
     for scan in scans:
         out_dir = out_root if single else out_root / scan.name

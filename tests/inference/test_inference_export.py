@@ -43,3 +43,11 @@ def test_export_refuses_foreign_files_and_bad_dtype(tiny_checkpoint, tmp_path, c
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path / "other.ckpt"), str(tmp_path / "out.ckpt")])
     assert exit_info.value.code == 2 and "other.ckpt" in capsys.readouterr().err
+
+
+def test_tuned_thresholds_travel_with_the_model(tiny_checkpoint, tmp_path):
+    tuned = tmp_path / "tuned.json"
+    tuned.write_text('{"params": {"min_relative_size": 0.05}, "score": 0.9}')
+    main([str(tiny_checkpoint), str(tmp_path / "model.ckpt"), "--postprocess", str(tuned)])
+    assert load_checkpoint(tmp_path / "model.ckpt").postprocess == {"min_relative_size": 0.05}
+    assert load_checkpoint(tiny_checkpoint).postprocess == {}

@@ -127,3 +127,29 @@ def test_sizes_from_metadata_physical_units_and_auto(tmp_path):
     assert scan.particle_size_px == (2.0, 4.0, 4.0) and scan.size_source == "particle_size"
     scan = resolve_scan(tmp_path / "scan.npy", particle_size="auto")
     assert scan.size_source == "auto" and scan.estimate["diameter_px"] > 0
+
+
+def test_model_thresholds_apply_unless_given(tiny_checkpoint, tmp_path):
+    from particleseg.inference.cpu_stages import POSTPROCESS_DEFAULTS, resolve_postprocess
+    from particleseg.inference.export import export_model
+
+    assert resolve_postprocess({"halo": None}, {}) == POSTPROCESS_DEFAULTS
+    tuned = {"min_relative_size": 0.4, "small_core_distance": 2.0}
+    both = resolve_postprocess({"min_relative_size": 0.1, "halo": None}, tuned)
+    assert both == {**POSTPROCESS_DEFAULTS, "small_core_distance": 2.0, "min_relative_size": 0.1}
+    # end to end: a model with a tuned filter gives what passing the same filter gives
+    image = blobs((30, 34, 31), 25, 4.5)
+    tifffile.imwrite(tmp_path / "scan.tif", image)
+    model = export_model(
+        tiny_checkpoint, tmp_path / "model.ckpt", "float32", {"min_relative_size": 1.0}
+    )
+    tuned_run = run(tmp_path / "scan.tif", tmp_path / "a", model, 8.0)
+    given_run = run(
+        tmp_path / "scan.tif",
+        tmp_path / "b",
+        tiny_checkpoint,
+        8.0,
+        postprocess={**POST, "min_relative_size": 1.0},
+    )
+    default_run = run(tmp_path / "scan.tif", tmp_path / "c", tiny_checkpoint, 8.0)
+    assert tuned_run["particles"] == given_run["particles"] < default_run["particles"]

@@ -29,6 +29,32 @@ from particleseg.postprocess import (
 SCAN_CHUNKS = (16, 128, 128)
 SCAN_BLOCKS = (128, 128, 128)
 
+# Built-in post-processing thresholds; a model's tuned values and then the user's replace them.
+POSTPROCESS_DEFAULTS = {
+    "halo": 8,
+    "small_core_distance": 1.0,
+    "small_core_fraction": 0.95,
+    "small_core_max_distance": 3.0,
+    "min_relative_size": 0.005,
+    "connectivity": 6,
+}
+
+
+def resolve_postprocess(given: dict | None, tuned: dict | None) -> dict:
+    """The post-processing settings of a run: the user's, else the model's tuned, else built in.
+
+    Args:
+        given: predict's ``postprocess`` settings; a None value means "not given".
+        tuned: thresholds stored with the model (may be empty).
+
+    Returns:
+        Every key of :data:`POSTPROCESS_DEFAULTS` (plus any other given key) with a value.
+    """
+    given, tuned = dict(given or {}), dict(tuned or {})
+    resolved = {k: tuned.get(k, v) for k, v in POSTPROCESS_DEFAULTS.items()}
+    resolved.update({k: v for k, v in given.items() if v is not None})
+    return resolved
+
 
 def run_cpu_stages(
     work: Path,
@@ -65,11 +91,11 @@ def run_cpu_stages(
             bc,
             _labels(net_path, plan.network_shape, bc.chunks),
             block_shape=bc.chunks,
-            halo=pp.get("halo", 8),
-            small_core_distance=pp.get("small_core_distance", 1.0),
-            small_core_fraction=pp.get("small_core_fraction", 0.95),
-            small_core_max_distance=pp.get("small_core_max_distance", 3.0),
-            connectivity=pp.get("connectivity", 6),
+            halo=pp["halo"],
+            small_core_distance=pp["small_core_distance"],
+            small_core_fraction=pp["small_core_fraction"],
+            small_core_max_distance=pp["small_core_max_distance"],
+            connectivity=pp["connectivity"],
             scratch_dir=work,
             **run,
         )
@@ -87,7 +113,7 @@ def run_cpu_stages(
         n = filter_small_particles_chunked(
             source,
             out,
-            min_relative_size=pp.get("min_relative_size", 0.005),
+            min_relative_size=pp["min_relative_size"],
             block_shape=_blocks(scan.shape),
             **run,
         )

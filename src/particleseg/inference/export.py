@@ -4,15 +4,18 @@ A checkpoint written by ``train.py`` also holds the optimizer's state and the lo
 cpu_small, whose weights are 22 MB in float32). The exported file keeps what
 :func:`particleseg.inference.model.load_checkpoint` needs (weights, network config, intensity
 statistics, target particle size, border thickness, patch size), stored in float16 by default
-(half the size; the weights are cast back to float32 on load), plus where it came from:
+(half the size; the weights are cast back to float32 on load), plus where it came from and,
+optionally, the post-processing thresholds tuned for it (predict uses them by default):
 
     python -m particleseg.inference.export CHECKPOINT OUT.ckpt [--dtype float16|bfloat16|float32]
+        [--postprocess tuned.json]   # a file from python -m particleseg.inference.tune
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -25,7 +28,10 @@ DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch
 
 
 def export_model(
-    checkpoint: str | os.PathLike, out: str | os.PathLike, dtype: str = "float16"
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    dtype: str = "float16",
+    postprocess: dict | None = None,
 ) -> Path:
     """Write the network of ``checkpoint`` with its metadata to ``out`` (atomically).
 
@@ -33,6 +39,8 @@ def export_model(
         checkpoint: a checkpoint written by ``train.py``.
         out: the model file to write.
         dtype: storage dtype of floating-point weights: float16, bfloat16 or float32.
+        postprocess: thresholds tuned for this model (keys of predict's ``postprocess``),
+            stored in the metadata; predict takes them where its own values are null.
 
     Returns:
         ``Path(out)``.
@@ -53,6 +61,8 @@ def export_model(
         "global_step": ckpt.get("global_step"),
         "storage_dtype": dtype,
     }
+    if postprocess:
+        meta["postprocess"] = {str(k): v for k, v in dict(postprocess).items()}
     state = {
         f"net.{k}": (v.to(DTYPES[dtype]) if v.is_floating_point() else v)
         for k, v in model.net.state_dict().items()
@@ -70,9 +80,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
+    parser.add_argument(
+        "--postprocess", type=Path, help="JSON with tuned thresholds (its 'params', or flat)"
+    )
     args = parser.parse_args(argv)
     try:
-        path = export_model(args.checkpoint, args.out, args.dtype)
+        postprocess = None
+        if args.postprocess is not None:
+            try:
+                tuned = json.loads(args.postprocess.read_text())
+            except (OSError, json.JSONDecodeError) as err:
+                raise ValueError(f"{args.postprocess}: cannot read the thresholds ({err})") from err
+            postprocess = tuned.get("params", tuned)
+        path = export_model(args.checkpoint, args.out, args.dtype, postprocess)
     except ValueError as err:
         parser.exit(2, f"export: {err}\n")
     print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB)")

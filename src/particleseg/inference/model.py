@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,25 @@ from hydra.utils import instantiate
 from torch import nn
 
 CHECKPOINT_KEY = "particleseg"  # same key as particleseg.models.module.CHECKPOINT_KEY
+
+# The shipped default model (model card: MODEL_CARD.md beside it); ``model=default`` in predict.
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.ckpt"
+
+
+def resolve_model_path(model: str | os.PathLike | None) -> Path:
+    """The model file for predict's ``model=``: ``default`` (or None) is the shipped model.
+
+    Raises:
+        ValueError: ``default`` asked for, but the shipped file is not there.
+    """
+    if model in (None, "", "default"):
+        if not DEFAULT_MODEL.is_file():
+            raise ValueError(
+                f"{DEFAULT_MODEL}: the shipped default model is missing from this installation; "
+                "reinstall particleseg, or pass model=CHECKPOINT"
+            )
+        return DEFAULT_MODEL
+    return Path(model)
 
 
 @dataclass(frozen=True)
@@ -25,6 +44,8 @@ class LoadedModel:
         border_thickness: Border width in voxels of that space.
         patch_size: Sliding-window size (z, y, x).
         path: The checkpoint file.
+        postprocess: Post-processing thresholds tuned for this model (stored by
+            :func:`particleseg.inference.export.export_model`); empty when not tuned.
     """
 
     net: nn.Module
@@ -33,6 +54,7 @@ class LoadedModel:
     border_thickness: int
     patch_size: tuple[int, int, int]
     path: Path
+    postprocess: dict[str, Any] = field(default_factory=dict)
 
 
 def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
@@ -69,4 +91,5 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
         border_thickness=int(meta["border_thickness"]),
         patch_size=tuple(int(p) for p in meta["patch_size"]),
         path=path,
+        postprocess=dict(meta.get("postprocess") or {}),
     )

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from particleseg.inference.chunk_store import touch_json
 from particleseg.inference.cost import check_cost, make_plan
-from particleseg.inference.cpu_stages import finish_outputs, run_cpu_stages
+from particleseg.inference.cpu_stages import finish_outputs, resolve_postprocess, run_cpu_stages
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.lightning import ChunkDataModule, ChunkPredictor, ChunkWriter
 from particleseg.inference.model import LoadedModel
@@ -70,7 +70,8 @@ def predict_scan(
         inference: ``chunk_size``, ``overlap``, ``sigma_scale``, ``tta``, ``autocast``,
             ``batch_size``, ``num_workers``.
         postprocess: ``halo``, ``small_core_distance``, ``small_core_fraction``,
-            ``small_core_max_distance``, ``min_relative_size``, ``connectivity``.
+            ``small_core_max_distance``, ``min_relative_size``, ``connectivity``; a missing or
+            None value takes the model's tuned threshold, else the built-in default.
         outputs: ``tiff_max_bytes``, ``border_core``, ``probabilities``, ``keep_work``.
         dask: ``address`` (a dask.distributed scheduler, None for local threads),
             ``num_workers``.
@@ -83,7 +84,7 @@ def predict_scan(
         The summary (global rank 0), or None on the other ranks.
     """
     inference = dict(inference or {})
-    postprocess = dict(postprocess or {})
+    postprocess = resolve_postprocess(postprocess, model.postprocess)
     outputs = dict(outputs or {})
     dask = dict(dask or {})
     out = Path(out_dir)
