@@ -154,6 +154,10 @@ def evaluate(cfg: DictConfig) -> dict:
         write_rows_csv,
     )
 
+    if cfg.get("task") == "report":  # python evaluate.py --config-name report
+        from particleseg.results_report import run_report
+
+        return run_report(cfg)
     if cfg.get("dataset") in (None, "", "???"):
         raise ValueError("evaluate.py needs a dataset folder: python evaluate.py dataset=PATH")
     dataset = load_dataset(cfg.dataset)

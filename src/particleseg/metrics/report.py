@@ -72,8 +72,10 @@ def format_table(rows: Sequence[dict], summary: dict) -> str:
 
 
 def write_rows_csv(path: Path, rows: Sequence[dict]) -> None:
-    """Write one CSV row per sample (atomically)."""
+    """Write one CSV row per sample (atomically); a ``method`` key becomes the first column."""
     fields = ["sample", "split", *SCORES, "sq", "rq", *COUNTS, "pq_tp", "pq_fp", "pq_fn"]
+    if rows and "method" in rows[0]:
+        fields.insert(0, "method")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
