@@ -59,6 +59,7 @@ def test_predict_equals_in_memory_postprocessing(tiny_checkpoint, tmp_path, size
     assert summary["windows"]["forward_passes"] == summary["windows"]["plain_sliding_window"]
     assert json.loads((out / "summary.json").read_text())["particles"] == summary["particles"]
     assert not (out / ".work").exists()
+    assert (out / "overlay.png").stat().st_size > 1000
     for key in ("network", "instances", "resample", "filter", "finish"):
         assert summary["timings_s"][key] >= 0
     assert summary["peak_rss_bytes"]["self"] > 0

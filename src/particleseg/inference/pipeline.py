@@ -30,6 +30,7 @@ from particleseg.inference.cpu_stages import finish_outputs, resolve_postprocess
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.lightning import ChunkDataModule, ChunkPredictor, ChunkWriter
 from particleseg.inference.model import LoadedModel
+from particleseg.inference.reports import write_overlay
 from particleseg.inference.run_state import (
     SUMMARY,
     WORK,
@@ -164,6 +165,11 @@ def predict_scan(
     t0 = time.perf_counter()
     written = finish_outputs(out, work, scan, outputs)
     timings["finish"] = time.perf_counter() - t0
+    n_particles = (stages.done("filter") or {}).get("particles")
+    if outputs.get("overlay", True):
+        t0 = time.perf_counter()
+        written["overlay.png"] = write_overlay(out, scan, n_particles).stat().st_size
+        timings["overlay"] = time.perf_counter() - t0
     for s in ("instances", "resample", "filter"):
         timings.setdefault(s, (stages.done(s) or {}).get("seconds", 0.0))
     summary = {
@@ -173,7 +179,7 @@ def predict_scan(
         "dtype": scan.dtype,
         "spacing": list(scan.spacing) if scan.spacing else None,
         "unit": scan.unit,
-        "particles": (stages.done("filter") or {}).get("particles"),
+        "particles": n_particles,
         "particle_size": {
             "used_px_zyx": list(scan.particle_size_px),
             "source": scan.size_source,

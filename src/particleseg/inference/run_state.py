@@ -100,6 +100,10 @@ class Stages:
         touch_json(self.work / f"stage-{name}.done", facts)
 
 
+# What predict writes for people beside the labels (inference.reports); overwrite removes them.
+OUTPUT_FILES = ("overlay.png",)
+
+
 def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool) -> str:
     """Decide what to do with ``out``: "complete" (skip), "resume" or "start".
 
@@ -112,7 +116,7 @@ def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool)
         return "complete"
     if overwrite:
         if is_rank0 and out.exists():
-            for name in (SUMMARY, WORK, "instances.zarr", "instances.tif"):
+            for name in (SUMMARY, WORK, "instances.zarr", "instances.tif", *OUTPUT_FILES):
                 path = out / name
                 if path.is_dir():
                     shutil.rmtree(path)
