@@ -1,0 +1,266 @@
+"""Particle properties of label volumes larger than memory, block by block with dask.
+
+:func:`particle_properties_chunked` returns the same table as
+:func:`particleseg.analysis.properties.particle_properties` (same ids, same values: sizes,
+moments, boxes and geometry bit-identical, intensity sums up to float64 summation order) for
+labels and image given as zarr, numpy or dask arrays, reading at most a few blocks at a time.
+
+**Method.**
+
+0. Without ``hist_range`` and with an image: the image's (min, max), block by block.
+1. Per block of ``block_shape``: additive statistics by id (voxel count, int64 coordinate sums and
+   second moments, bounding box, intensity sum / sum of squares / min / max, histogram counts),
+   then reduced by id over all blocks. Particles crossing blocks just add up.
+2. Per-particle geometry (surface, hulls, Feret) needs the whole particle: each particle is
+   *owned* by the block that holds the first corner of its bounding box; a task per block reads
+   once the union of its particles' bounding boxes (at most about twice the block per axis) and
+   runs the geometry on each particle's exact bounding-box crop, as the in-memory path does.
+   A particle larger than a block along some axis gets a task of its own reading its box.
+
+Memory: a few blocks (and their boxes) per worker, plus the per-particle table.
+
+**Scheduling.** The default for zarr (or dask) inputs is dask's ``"processes"`` scheduler, one
+pool of ``num_workers`` processes shared by the passes: the geometry is mostly Python and does
+not run in parallel in threads. Those processes are *spawned*, so a script calling this must
+guard its entry point with ``if __name__ == "__main__":`` (a notebook needs nothing). Numpy
+inputs default to ``"threads"`` (processes would receive a copy of the array per task). The
+time of each pass is logged at INFO level (logger ``particleseg.analysis.chunked``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from particleseg.analysis.properties import (
+    GEOMETRY_COLUMNS,
+    HistSpec,
+    assemble,
+    block_stats,
+    check_inputs,
+    check_spacing,
+    crop_geometry,
+    geometry_arrays,
+    hist_spec,
+    merge_stats,
+)
+
+__all__ = ["particle_properties_chunked"]
+
+log = logging.getLogger(__name__)
+
+Box = tuple[slice, slice, slice]
+
+
+class _Source:
+    """A numpy, zarr or dask array read by boxes into numpy (opaque to dask's graph walking)."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+        self.shape = tuple(int(n) for n in array.shape)
+        self.dtype = np.dtype(array.dtype)
+
+    def read(self, box: Box) -> np.ndarray:
+        part = self.array[box]
+        if hasattr(part, "compute"):  # dask: compute the piece here, never the whole graph
+            part = part.compute(scheduler="synchronous")
+        return np.asarray(part)
+
+
+def _blocks(shape: Sequence[int], block: Sequence[int]) -> list[Box]:
+    """Boxes of a regular grid of ``block`` covering ``shape`` (the last ones clipped)."""
+    grid = [range(0, n, b) for n, b in zip(shape, block, strict=True)]
+    return [
+        tuple(slice(o, min(o + b, n)) for o, b, n in zip(origin, block, shape, strict=True))
+        for origin in itertools.product(*grid)
+    ]
+
+
+def _range_task(image: _Source, box: Box) -> tuple[float, float]:
+    values = image.read(box)
+    return float(values.min()), float(values.max())
+
+
+def _stats_task(
+    labels: _Source, image: _Source | None, box: Box, hist: HistSpec | None
+) -> dict[str, np.ndarray]:
+    lab = labels.read(box)
+    img = image.read(box) if image is not None else None
+    return block_stats(lab, img, tuple(s.start for s in box), hist)
+
+
+def _geometry_task(
+    labels: _Source,
+    region: Box,
+    rows: np.ndarray,
+    ids: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    spacing: tuple[float, float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Geometry of particles ``ids`` whose boxes ``[lo, hi)`` (local to ``region``) it holds.
+
+    Returns:
+        (rows, values): the table rows and a (len(rows), 4) float64 array of surface area,
+        Feret max, Feret min and convex volume.
+    """
+    data = labels.read(region)
+    values = np.empty((len(rows), 4), np.float64)
+    for k, pid in enumerate(ids):
+        box = tuple(slice(a, b) for a, b in zip(lo[k], hi[k], strict=True))
+        values[k] = crop_geometry(data[box], int(pid), spacing)
+    return rows, values
+
+
+def _geometry_plan(
+    stats: dict[str, np.ndarray], block: Sequence[int]
+) -> list[tuple[Box, np.ndarray]]:
+    """Group particles by the block owning their box's first corner.
+
+    Returns:
+        (region, rows) per task: the box to read (union of the particles' boxes) and the rows of
+        the particles it serves. Particles longer than a block along some axis get their own task.
+    """
+    lo, hi = stats["lo"], stats["hi"]
+    block_arr = np.asarray(block, np.int64)
+    big = ((hi - lo) > block_arr).any(axis=1)
+    plan: list[tuple[Box, np.ndarray]] = []
+    for row in np.flatnonzero(big):
+        plan.append((tuple(slice(a, b) for a, b in zip(lo[row], hi[row], strict=True)), [row]))
+    small = np.flatnonzero(~big)
+    if len(small):
+        owner = lo[small] // block_arr
+        key = np.ravel_multi_index(owner.T, owner.max(axis=0) + 1)
+        order = np.argsort(key, kind="stable")
+        splits = np.flatnonzero(np.diff(key[order])) + 1
+        for group in np.split(small[order], splits):
+            start, stop = lo[group].min(axis=0), hi[group].max(axis=0)
+            plan.append((tuple(slice(a, b) for a, b in zip(start, stop, strict=True)), group))
+    return [(region, np.asarray(rows, np.intp)) for region, rows in plan]
+
+
+def _compute(tasks: list[Any], scheduler: Any, pool: Any) -> list[Any]:
+    import dask
+
+    if not tasks:
+        return []
+    kwargs = {"pool": pool} if pool is not None else {}
+    return list(dask.compute(*tasks, scheduler=scheduler, **kwargs))
+
+
+def _default_scheduler(labels: Any, image: Any | None) -> str:
+    """Processes for arrays that pickle cheaply (zarr, dask); threads for in-memory numpy."""
+    arrays = [labels] if image is None else [labels, image]
+    in_memory = any(isinstance(a, np.ndarray) for a in arrays)
+    return "threads" if in_memory else "processes"
+
+
+def particle_properties_chunked(
+    labels: Any,
+    image: Any | None = None,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    block_shape: Sequence[int] = (128, 128, 128),
+    scheduler: Any | None = None,
+    *,
+    hist_bins: int = 8,
+    hist_range: Sequence[float] | None = None,
+    num_workers: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Particle properties of a label volume read block by block (same table as in memory).
+
+    Args:
+        labels: (Z, Y, X) integer labels as a zarr, numpy or dask array (0 = background).
+        image: (Z, Y, X) numeric image of the same shape (zarr, numpy or dask), or None.
+        spacing: (sz, sy, sx) voxel size in physical units.
+        block_shape: (bz, by, bx) voxels per block; a multiple of the zarr chunks reads best.
+        scheduler: A dask scheduler (``"threads"``, ``"processes"``, ``"synchronous"``, a
+            ``distributed.Client``). Default ``"processes"`` for zarr/dask inputs (the geometry is
+            mostly Python, which threads do not run in parallel) and ``"threads"`` when an input
+            is a numpy array (which processes would have to copy).
+        hist_bins: Number of histogram bins (with an image).
+        hist_range: (lo, hi) of the histogram; default the image's (min, max).
+        num_workers: Workers of a local scheduler (default: dask's, the number of cores).
+
+    Returns:
+        The column table of :func:`particleseg.analysis.properties.particle_properties`.
+
+    Raises:
+        ValueError: For bad shapes, dtypes, spacing, block shape or negative labels.
+    """
+    check_inputs(labels, image)
+    spacing = check_spacing(spacing)
+    block = tuple(int(b) for b in block_shape)
+    if len(block) != 3 or any(b < 1 for b in block):
+        raise ValueError(f"block_shape must be three positive integers, got {block_shape}")
+    lab_src = _Source(labels)
+    img_src = _Source(image) if image is not None else None
+    blocks = _blocks(lab_src.shape, block)
+    if scheduler is None:
+        scheduler = _default_scheduler(labels, image)
+
+    import dask
+    from dask.multiprocessing import get_context
+
+    pool = None
+    if scheduler == "processes":
+        workers = num_workers or dask.system.CPU_COUNT
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=get_context())
+    elif num_workers is not None and scheduler == "threads":
+        pool = concurrent.futures.ThreadPoolExecutor(num_workers)
+    delayed = dask.delayed(pure=False)
+    start = time.perf_counter()
+    try:
+        hist = None
+        if img_src is not None:
+            lo, hi = 0.0, 1.0
+            if hist_range is None and math.prod(lab_src.shape):
+                ranges = _compute(
+                    [delayed(_range_task)(img_src, box) for box in blocks], scheduler, pool
+                )
+                lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            hist = hist_spec(hist_bins, hist_range, lo, hi)
+            log.info("image range %s..%s in %.1f s", lo, hi, time.perf_counter() - start)
+        bins = hist.bins if hist is not None else None
+
+        parts = _compute(
+            [delayed(_stats_task)(lab_src, img_src, box, hist) for box in blocks], scheduler, pool
+        )
+        stats = merge_stats(parts, bins)
+        del parts
+        log.info(
+            "statistics of %d particles in %d blocks: %.1f s",
+            len(stats["id"]),
+            len(blocks),
+            time.perf_counter() - start,
+        )
+
+        geometry = geometry_arrays(len(stats["id"]))
+        tasks = []
+        for region, rows in _geometry_plan(stats, block):
+            origin = np.asarray([s.start for s in region], np.int64)
+            tasks.append(
+                delayed(_geometry_task)(
+                    lab_src,
+                    region,
+                    rows,
+                    stats["id"][rows],
+                    stats["lo"][rows] - origin,
+                    stats["hi"][rows] - origin,
+                    spacing,
+                )
+            )
+        for rows, values in _compute(tasks, scheduler, pool):
+            for col, name in enumerate(GEOMETRY_COLUMNS):
+                geometry[name][rows] = values[:, col]
+        log.info("geometry in %d tasks: %.1f s", len(tasks), time.perf_counter() - start)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return assemble(stats, geometry, spacing, lab_src.shape, hist)
