@@ -52,7 +52,9 @@ def test_evaluate_threshwater_writes_table_summary_and_plots(demo, tmp_path, cap
     assert (tmp_path / "threshwater_params.json").exists()
     for metric in ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq"):
         assert (tmp_path / f"{metric}.png").stat().st_size > 1000
-    assert "f1_instance" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "f1_instance" in out and "size distribution, relative error" in out
+    assert all(r["count_rel_error"] not in ("", None) for r in rows)
 
 
 def test_evaluate_perfect_predictions_score_one(demo, tmp_path):
@@ -67,6 +69,7 @@ def test_evaluate_perfect_predictions_score_one(demo, tmp_path):
     for key in ("f1", "f1_match", "f1_instance", "pq"):
         assert summary["all"]["mean"][key] == pytest.approx(1.0)
     assert summary["all"]["mean"]["merger_ratio"] == 0.0
+    assert all(v == 0.0 for v in summary["all"]["mean_abs"].values())  # same size distribution
 
 
 def test_evaluate_missing_prediction_names_sample(demo, tmp_path):

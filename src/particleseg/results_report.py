@@ -35,6 +35,7 @@ def run_report(cfg: DictConfig) -> dict:
     """Run the whole report (see the module docstring); returns the summary per method."""
     from particleseg.io import load_dataset, read_sample, read_volume
     from particleseg.metrics import evaluate_instances
+    from particleseg.metrics.distribution import size_distribution_errors
     from particleseg.metrics.examples import find_examples
     from particleseg.metrics.report import summarize, write_json, write_rows_csv
     from particleseg.metrics.results import plot_example, plot_scores
@@ -62,9 +63,13 @@ def run_report(cfg: DictConfig) -> dict:
                 ),
                 BASELINE: segment(image),
             }
+            spacing = entry.metadata.spacing or (1, 1, 1)
             for method, pred in preds.items():
                 scores = evaluate_instances(pred, reference, **cfg.metrics)
-                rows.append({"method": method, "sample": entry.name, "split": split, **scores})
+                sizes = size_distribution_errors(pred, reference, spacing)
+                rows.append(
+                    {"method": method, "sample": entry.name, "split": split, **scores, **sizes}
+                )
             for example in find_examples(preds[MODEL], reference, per_kind=1):
                 candidates.setdefault((split, example["kind"]), []).append((entry.name, example))
     for (split, kind), found in sorted(candidates.items()):
@@ -120,6 +125,7 @@ def _typical(found: list[tuple[str, dict]], kind: str) -> tuple[str, dict]:
 
 def write_results_markdown(cfg, rows, summary, examples, timing) -> None:
     """The generated part of the results page (between its markers)."""
+    from particleseg.metrics.distribution import DIST_KEYS
     from particleseg.metrics.report import SCORES
     from particleseg.metrics.results import markdown_table, replace_between_markers
 
@@ -146,6 +152,18 @@ def write_results_markdown(cfg, rows, summary, examples, timing) -> None:
             ],
         ),
         f"\n![scores]({rel / 'scores.png'})\n",
+        "### Size distribution\n",
+        "Mean absolute relative error, (pred - ref) / ref, of the particle count and of the "
+        "equivalent-diameter D10 / D50 / D90, number and volume weighted:\n",
+        markdown_table(
+            ["split", "method", *DIST_KEYS],
+            [
+                [split, method, *(s["mean_abs"][k] for k in DIST_KEYS)]
+                for split in [*cfg.splits, "all"]
+                for method, by_split in summary.items()
+                if (s := by_split.get(split))
+            ],
+        ),
         "### Per sample\n",
         markdown_table(
             ["sample", "split", "method", *SCORES, "n_ref", "n_pred"],

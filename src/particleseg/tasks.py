@@ -72,13 +72,31 @@ def predict(cfg: DictConfig) -> list[dict]:
         )
         if summary is not None:
             summaries.append(summary)
-            size = summary["particle_size"]["used_px_zyx"]
-            print(
-                f"{scan.name}: {summary['particles']} particles (mean diameter used "
-                f"{size[0]:.1f} voxels, {summary['particle_size']['source']}), "
-                f"{summary['timings_s']['this_run_total']:.0f} s -> {out_dir}"
-            )
+            print(format_predict_summary(summary, out_dir))
     return summaries
+
+
+def format_predict_summary(summary: dict, out_dir: Path) -> str:
+    """The lines predict prints per scan: particles, sizes, time, where the outputs are."""
+    size = summary["particle_size"]["used_px_zyx"]
+    lines = [
+        f"{summary['name']}: {summary['particles']} particles (mean diameter used "
+        f"{size[0]:.1f} voxels, from {summary['particle_size']['source']}), "
+        f"{summary['timings_s']['this_run_total']:.0f} s"
+    ]
+    dist = summary.get("size_distribution") or {}
+    if dist.get("count"):
+        unit = dist["unit"]
+        lines.append(
+            "  equivalent diameter D10 / D50 / D90: "
+            + " / ".join(f"{dist[f'D{p}_number']:.4g}" for p in (10, 50, 90))
+            + f" {unit} by number, "
+            + " / ".join(f"{dist[f'D{p}_volume']:.4g}" for p in (10, 50, 90))
+            + f" {unit} by volume"
+        )
+    files = sorted((summary.get("disk_bytes") or {}).get("outputs") or {})
+    lines.append(f"  -> {out_dir}: {', '.join(files)}")
+    return "\n".join(lines)
 
 
 def find_prediction(folder: Path, name: str) -> Path:
@@ -145,8 +163,10 @@ def evaluate(cfg: DictConfig) -> dict:
     """
     from particleseg.io import load_dataset, read_sample, read_volume
     from particleseg.metrics import evaluate_instances
+    from particleseg.metrics.distribution import size_distribution_errors
     from particleseg.metrics.report import (
         SCORES,
+        format_distribution_table,
         format_table,
         plot_metric_bars,
         summarize,
@@ -194,7 +214,8 @@ def evaluate(cfg: DictConfig) -> dict:
                 f"{entry.label} has shape {reference.shape}"
             )
         scores = evaluate_instances(pred, reference, **cfg.metrics)
-        rows.append({"sample": entry.name, "split": entry.split, **scores})
+        sizes = size_distribution_errors(pred, reference, entry.metadata.spacing or (1, 1, 1))
+        rows.append({"sample": entry.name, "split": entry.split, **scores, **sizes})
 
     summary = summarize(rows)
     write_rows_csv(out_dir / "per_sample.csv", rows)
@@ -206,6 +227,8 @@ def evaluate(cfg: DictConfig) -> dict:
         plot_metric_bars(out_dir / f"{metric}.png", rows, metric, f"{metric} — {method}")
     print(f"\n{method} on {dataset.root}\n")
     print(format_table(rows, summary))
+    print("\nsize distribution, relative error of the prediction (pred - ref) / ref:\n")
+    print(format_distribution_table(rows, summary))
     print(f"\nwritten to {out_dir}")
     return summary
 

@@ -30,7 +30,7 @@ from particleseg.inference.cpu_stages import finish_outputs, resolve_postprocess
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.lightning import ChunkDataModule, ChunkPredictor, ChunkWriter
 from particleseg.inference.model import LoadedModel
-from particleseg.inference.reports import write_overlay
+from particleseg.inference.reports import write_analysis, write_overlay
 from particleseg.inference.run_state import (
     SUMMARY,
     WORK,
@@ -170,6 +170,13 @@ def predict_scan(
         t0 = time.perf_counter()
         written["overlay.png"] = write_overlay(out, scan, n_particles).stat().st_size
         timings["overlay"] = time.perf_counter() - t0
+    analysis = {}
+    if outputs.get("analysis", True):
+        t0 = time.perf_counter()
+        shown = {"scan": scan.name, "particles": n_particles, "model": model.path.name}
+        paths, analysis = write_analysis(out, scan, shown)
+        written.update({p.name: p.stat().st_size for p in paths.values()})
+        timings["analysis"] = time.perf_counter() - t0
     for s in ("instances", "resample", "filter"):
         timings.setdefault(s, (stages.done(s) or {}).get("seconds", 0.0))
     summary = {
@@ -180,6 +187,7 @@ def predict_scan(
         "spacing": list(scan.spacing) if scan.spacing else None,
         "unit": scan.unit,
         "particles": n_particles,
+        "size_distribution": analysis,
         "particle_size": {
             "used_px_zyx": list(scan.particle_size_px),
             "source": scan.size_source,

@@ -21,3 +21,27 @@ def write_overlay(out: Path, scan: ScanInput, n_particles: int | None) -> Path:
     path = out / "overlay.png"
     save_slices_png(path, scan.open(), labels, f"{scan.name}: {n_particles} particles")
     return path
+
+
+def write_analysis(out: Path, scan: ScanInput, summary: dict) -> tuple[dict[str, Path], dict]:
+    """Per-particle properties and the report of ``out/instances.zarr`` (issue 7's outputs).
+
+    Physical units when the scan has a spacing (its unit), voxels otherwise. The labels and the
+    scan are read block by block (:func:`particleseg.analysis.particle_properties_chunked`).
+
+    Returns:
+        The files written, by name (see :func:`particleseg.analysis.write_report`), and the size
+        distribution's summary: particle count, D10/D50/D90 number and volume weighted, unit.
+    """
+    from particleseg.analysis import particle_properties_chunked, size_distribution, write_report
+
+    labels = zarr.open_array(str(out / "instances.zarr"), mode="r")
+    image = scan.open()
+    spacing = tuple(scan.spacing) if scan.spacing else (1.0, 1.0, 1.0)
+    unit = (scan.unit or "unit") if scan.spacing else "voxel"
+    table = particle_properties_chunked(labels, image, spacing=spacing)
+    paths = write_report(
+        out, table, labels, image, spacing, unit, summary, title=f"particleseg: {scan.name}"
+    )
+    dist = size_distribution(table["equivalent_diameter"], table["volume"])
+    return paths, {"unit": unit, **{k: float(v) for k, v in dist.summary().items()}}

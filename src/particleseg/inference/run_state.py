@@ -101,7 +101,16 @@ class Stages:
 
 
 # What predict writes for people beside the labels (inference.reports); overwrite removes them.
-OUTPUT_FILES = ("overlay.png",)
+OUTPUT_FILES = (
+    "overlay.png",
+    "particles.csv",
+    "size_distribution.csv",
+    "size_distribution.png",
+    "shape_factors.png",
+    "shape_vs_size.png",
+    "slices.png",
+    "report.html",
+)
 
 
 def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from particleseg.io._atomic import write_bytes_atomic, write_json_atomic
+from particleseg.metrics.distribution import DIST_KEYS
 
 SCORES = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")
 COUNTS = ("n_ref", "n_pred", "tp", "fp", "fn", "n_mergers", "n_splitters")
@@ -23,7 +24,9 @@ def summarize(rows: Sequence[dict]) -> dict:
 
     Returns:
         ``{split: {"n_samples": int, "mean": {score: float}, "total": {count: int}}}`` with an
-        extra ``"all"`` entry.
+        extra ``"all"`` entry; rows with the size-distribution errors of
+        :func:`particleseg.metrics.distribution.size_distribution_errors` add
+        ``"mean_abs": {key: mean of |relative error|}`` (NaNs skipped).
     """
     groups: dict[str, list[dict]] = {}
     for row in rows:
@@ -35,9 +38,40 @@ def summarize(rows: Sequence[dict]) -> dict:
             "n_samples": len(members),
             "mean": {k: sum(float(r[k]) for r in members) / len(members) for k in SCORES},
             "total": {k: int(sum(int(r[k]) for r in members)) for k in COUNTS},
+            **({"mean_abs": _mean_abs(members)} if DIST_KEYS[0] in members[0] else {}),
         }
         for split, members in groups.items()
     }
+
+
+def _mean_abs(rows: Sequence[dict]) -> dict[str, float]:
+    out = {}
+    for k in DIST_KEYS:
+        values = [abs(float(r[k])) for r in rows if not math.isnan(float(r[k]))]
+        out[k] = sum(values) / len(values) if values else float("nan")
+    return out
+
+
+def format_distribution_table(rows: Sequence[dict], summary: dict) -> str:
+    """A plain-text table of size-distribution errors.
+
+    Per sample the signed relative errors of the count and of D10/D50/D90 (volume weighted),
+    per split their mean absolute values.
+    """
+    keys = ["count_rel_error", *(f"d{p}_volume_rel_error" for p in (10, 50, 90))]
+    header = ["sample", "split", "count", "D10 (vol)", "D50 (vol)", "D90 (vol)"]
+    lines = [header]
+    lines += [[r["sample"], r["split"], *(f"{float(r[k]):+.3f}" for k in keys)] for r in rows]
+    lines += [
+        [f"mean |.| ({s['n_samples']})", split, *(f"{s['mean_abs'][k]:.3f}" for k in keys)]
+        for split, s in summary.items()
+        if "mean_abs" in s
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    out.insert(len(rows) + 2, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
 
 
 def format_table(rows: Sequence[dict], summary: dict) -> str:
@@ -74,6 +108,8 @@ def format_table(rows: Sequence[dict], summary: dict) -> str:
 def write_rows_csv(path: Path, rows: Sequence[dict]) -> None:
     """Write one CSV row per sample (atomically); a ``method`` key becomes the first column."""
     fields = ["sample", "split", *SCORES, "sq", "rq", *COUNTS, "pq_tp", "pq_fp", "pq_fn"]
+    if rows and DIST_KEYS[0] in rows[0]:
+        fields += list(DIST_KEYS)
     if rows and "method" in rows[0]:
         fields.insert(0, "method")
     buf = io.StringIO()
