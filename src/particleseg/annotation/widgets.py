@@ -1,0 +1,678 @@
+"""napari widgets for labelling a scan: scribble classifier, particle splitting, saving a sample.
+
+Start them with ``python -m particleseg.annotation gui IMAGE`` (see ``docs/annotation.md``) or,
+from Python, :func:`launch` / :func:`add_annotation_tools`. napari and magicgui are imported only
+when a tool is built (``pip install 'particleseg[napari]'``); every button calls a plain method
+(:meth:`ScribbleTool.train`, :meth:`SplitTool.split`, ...) that tests can drive headless.
+
+Layers are assumed to share one voxel grid (the image's); points and shapes are converted from
+world to the labels layer's data coordinates, so a scale set on all layers alike is fine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from particleseg.annotation.instances import label_instances
+from particleseg.annotation.sample import estimate_particle_size_px, save_sample
+from particleseg.annotation.scribbles import (
+    ScribbleClassifier,
+    predict_semantic,
+    train_scribble_classifier,
+    update_scribble_classifier,
+)
+from particleseg.annotation.split import split_particle
+
+PathLike = str | os.PathLike[str]
+
+PREVIEW_NAME = "semantic preview"
+INSTANCES_NAME = "instances"
+SCRIBBLES_NAME = "scribbles"
+MARKERS_NAME = "split markers"
+BORDER_NAME = "split border"
+
+INSTALL_HINT = "the annotation widgets need napari: pip install 'particleseg[napari]'"
+
+
+def _napari() -> Any:
+    try:
+        import napari
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(INSTALL_HINT) from exc
+    return napari
+
+
+def _widgets() -> Any:
+    try:
+        from magicgui import widgets
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(INSTALL_HINT) from exc
+    return widgets
+
+
+def _layer_choices(viewer: Any, kinds: tuple[str, ...]) -> Callable[[Any], list[tuple[str, Any]]]:
+    """A magicgui ``choices`` callable: the viewer's layers of the given kinds (class names)."""
+
+    def choices(_widget: Any) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in viewer.layers if type(layer).__name__ in kinds]
+
+    return choices
+
+
+def _layer_combo(viewer: Any, label: str, kinds: tuple[str, ...]) -> Any:
+    w = _widgets()
+    combo = w.ComboBox(label=label, choices=_layer_choices(viewer, kinds), nullable=True)
+
+    def on_inserted(event: Any) -> None:
+        combo.reset_choices()
+        if combo.value is None and type(event.value).__name__ in kinds:
+            combo.value = event.value  # the first layer of its kind is picked for the user
+
+    viewer.layers.events.inserted.connect(on_inserted)
+    viewer.layers.events.removed.connect(lambda _e: combo.reset_choices())
+    if combo.value is None and len(combo.choices) > 1:
+        combo.value = combo.choices[1]
+    return combo
+
+
+def _floats(text: str, n: int | None, what: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError as exc:
+        raise ValueError(f"{what}: expected numbers separated by commas, got {text!r}") from exc
+    if not values or (n is not None and len(values) != n):
+        raise ValueError(f"{what}: expected {n or 'some'} numbers, got {text!r}")
+    return values
+
+
+def _set_layer(viewer: Any, name: str, data: np.ndarray, **kwargs: Any) -> Any:
+    """Update the data of the Labels layer ``name``, or add it."""
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data = data
+        return layer
+    return viewer.add_labels(data, name=name, **kwargs)
+
+
+def _to_labels_coords(layer: Any, target: Any, points: np.ndarray) -> np.ndarray:
+    """(N, 3) data coordinates of ``layer`` -> data coordinates of ``target`` (via world)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    return np.array([target.world_to_data(layer.data_to_world(p)) for p in pts]).reshape(-1, 3)
+
+
+class ScribbleTool:
+    """Scribble -> "Train / update" -> preview of the classes -> "Accept" -> instance labels.
+
+    Attributes:
+        viewer: The napari viewer.
+        widget: The magicgui container to dock.
+        model: The current classifier (None before the first training).
+    """
+
+    def __init__(self, viewer: Any) -> None:
+        w = _widgets()
+        self.viewer = viewer
+        self.model: ScribbleClassifier | None = None
+        self._trained_on: tuple[int, tuple[float, ...], int] | None = None
+        self.image = _layer_combo(viewer, "image", ("Image",))
+        self.scribbles = _layer_combo(viewer, "scribbles", ("Labels",))
+        self.sigmas = w.LineEdit(label="sigmas (voxels)", value="1, 2, 4, 8")
+        self.n_estimators = w.SpinBox(label="trees", value=50, min=1, max=1000)
+        self.foreground = w.SpinBox(label="particle class", value=1, min=1, max=255)
+        self.split_touching = w.CheckBox(label="split touching (watershed)", value=False)
+        self.h = w.FloatSpinBox(label="split depth h", value=2.0, min=0.1, max=100.0, step=0.5)
+        self.min_size = w.SpinBox(label="min size (voxels)", value=0, min=0, max=10**9)
+        self.status = w.Label(value="paint class 1 = particle, 2 = background")
+        buttons = {
+            "New scribble layer": self.new_scribble_layer,
+            "Train / update": self.train,
+            "Accept": self.accept,
+            "Reset classifier": self.reset,
+        }
+        self.buttons = {}
+        for text, method in buttons.items():
+            button = w.PushButton(text=text)
+            button.changed.connect(_report(self.status, method))
+            self.buttons[text] = button
+        self.widget = w.Container(
+            widgets=[
+                self.image,
+                self.scribbles,
+                self.buttons["New scribble layer"],
+                self.sigmas,
+                self.n_estimators,
+                self.buttons["Train / update"],
+                self.foreground,
+                self.split_touching,
+                self.h,
+                self.min_size,
+                self.buttons["Accept"],
+                self.buttons["Reset classifier"],
+                self.status,
+            ]
+        )
+
+    def _image_layer(self) -> Any:
+        if self.image.value is None:
+            raise ValueError("choose an image layer")
+        return self.image.value
+
+    def new_scribble_layer(self) -> Any:
+        """Add an empty uint8 ``scribbles`` Labels layer over the image, in paint mode (class 1).
+
+        Returns:
+            The new layer.
+        """
+        image = self._image_layer()
+        layer = self.viewer.add_labels(
+            np.zeros(image.data.shape, dtype=np.uint8), name=SCRIBBLES_NAME, scale=image.scale
+        )
+        layer.brush_size = 3
+        layer.selected_label = 1
+        layer.mode = "paint"
+        self.scribbles.value = layer
+        return layer
+
+    def train(self) -> Any:
+        """Train (or refine) the classifier on the scribbles and show its prediction.
+
+        The first call trains; later calls on the same image and sigmas add the new scribbles
+        (:func:`update_scribble_classifier`), other calls start over.
+
+        Returns:
+            The ``semantic preview`` Labels layer ((Z, Y, X) uint8 classes).
+        """
+        image_layer = self._image_layer()
+        if self.scribbles.value is None:
+            raise ValueError("choose a scribble Labels layer (or add one)")
+        image = np.asarray(image_layer.data)
+        scribbles = np.asarray(self.scribbles.value.data)
+        sigmas = _floats(self.sigmas.value, None, "sigmas")
+        key = (id(image_layer), sigmas, int(self.n_estimators.value))
+        if self.model is not None and self._trained_on == key:
+            self.model = update_scribble_classifier(self.model, image, scribbles)
+        else:
+            self.model = train_scribble_classifier(
+                image, scribbles, sigmas=sigmas, n_estimators=int(self.n_estimators.value)
+            )
+            self._trained_on = key
+        preview = predict_semantic(self.model, image)
+        layer = _set_layer(self.viewer, PREVIEW_NAME, preview, opacity=0.4, scale=image_layer.scale)
+        self.status.value = f"trained on {self.model.n_scribbled} scribbled voxels"
+        return layer
+
+    def accept(self) -> Any:
+        """Turn the preview into instance labels (connected components, optional split).
+
+        Returns:
+            The ``instances`` Labels layer ((Z, Y, X) uint32).
+        """
+        if PREVIEW_NAME not in self.viewer.layers:
+            raise ValueError("train first: there is no semantic preview to accept")
+        preview = self.viewer.layers[PREVIEW_NAME]
+        labels = label_instances(
+            np.asarray(preview.data),
+            int(self.foreground.value),
+            split_touching=bool(self.split_touching.value),
+            h=float(self.h.value),
+            min_size=int(self.min_size.value),
+        )
+        layer = _set_layer(self.viewer, INSTANCES_NAME, labels, scale=preview.scale)
+        preview.visible = False
+        self.status.value = f"{int(labels.max())} particles"
+        return layer
+
+    def reset(self) -> None:
+        """Forget the classifier (e.g. after erasing scribbles)."""
+        self.model = None
+        self._trained_on = None
+        self.status.value = "classifier reset"
+
+
+def _points_of(layer: Any) -> list[np.ndarray]:
+    """Polylines of a Points layer (one, in point order) or a Shapes layer (one per shape)."""
+    if type(layer).__name__ == "Shapes":
+        return [np.asarray(d, dtype=np.float64) for d in layer.data if len(d)]
+    data = np.asarray(layer.data, dtype=np.float64)
+    return [data] if len(data) else []
+
+
+class SplitTool:
+    """Put a marker in each part, draw the border on the contact, "Split".
+
+    Attributes:
+        viewer: The napari viewer.
+        widget: The magicgui container to dock.
+    """
+
+    def __init__(self, viewer: Any) -> None:
+        w = _widgets()
+        self.viewer = viewer
+        self._undo: tuple[Any, tuple[slice, ...], np.ndarray] | None = None
+        self.labels = _layer_combo(viewer, "labels", ("Labels",))
+        self.particle_id = w.SpinBox(
+            label="particle id (0: under 1st marker)", value=0, min=0, max=2**31 - 1
+        )
+        self.markers = _layer_combo(viewer, "markers", ("Points",))
+        self.border = _layer_combo(viewer, "border", ("Points", "Shapes"))
+        self.status = w.Label(value="one marker per part, a border on the contact")
+        self.buttons = {}
+        for text, method in {
+            "New marker + border layers": self.new_layers,
+            "Split": self.split,
+            "Undo last split": self.undo,
+        }.items():
+            button = w.PushButton(text=text)
+            button.changed.connect(_report(self.status, method))
+            self.buttons[text] = button
+        self.widget = w.Container(
+            widgets=[
+                self.labels,
+                self.buttons["New marker + border layers"],
+                self.markers,
+                self.border,
+                self.particle_id,
+                self.buttons["Split"],
+                self.buttons["Undo last split"],
+                self.status,
+            ]
+        )
+
+    def new_layers(self) -> tuple[Any, Any]:
+        """Add an empty 3D Points layer for markers and a Shapes layer (path mode) for the border.
+
+        Returns:
+            ``(markers, border)`` layers.
+        """
+        scale = self.labels.value.scale if self.labels.value is not None else None
+        markers = self.viewer.add_points(
+            np.empty((0, 3)), name=MARKERS_NAME, ndim=3, size=4, face_color="yellow", scale=scale
+        )
+        border = self.viewer.add_shapes(
+            name=BORDER_NAME, ndim=3, edge_color="cyan", edge_width=1, scale=scale
+        )
+        border.mode = "add_path"
+        self.markers.value, self.border.value = markers, border
+        return markers, border
+
+    def split(self) -> int:
+        """Split the particle and update the labels layer (clears the markers and border).
+
+        Returns:
+            The number of parts.
+        """
+        layer = self.labels.value
+        if layer is None or self.markers.value is None or self.border.value is None:
+            raise ValueError("choose the labels, markers and border layers")
+        labels = np.asarray(layer.data)
+        markers = _to_labels_coords(self.markers.value, layer, self.markers.value.data)
+        border = [
+            _to_labels_coords(self.border.value, layer, p) for p in _points_of(self.border.value)
+        ]
+        if not border:
+            raise ValueError("border: empty; draw a line on the contact between the parts")
+        if len(markers) < 2:
+            raise ValueError("markers: put one marker in each part (>= 2)")
+        pid = int(self.particle_id.value)
+        if pid == 0:
+            z, y, x = np.clip(np.rint(markers[0]).astype(int), 0, np.array(labels.shape) - 1)
+            pid = int(labels[z, y, x])
+            if pid == 0:
+                raise ValueError(f"the first marker {tuple(markers[0])} lies on background")
+        out = split_particle(labels, pid, markers, border)
+        changed = np.argwhere(out != labels)
+        if changed.size == 0:
+            raise ValueError(f"particle {pid}: the split changed nothing (check the border)")
+        box = tuple(
+            slice(int(a), int(b) + 1) for a, b in zip(changed.min(0), changed.max(0), strict=True)
+        )
+        self._undo = (layer, box, labels[box].copy())
+        layer.data = out
+        self.markers.value.data = np.empty((0, 3))
+        self.border.value.data = []
+        n = len(markers)
+        self.status.value = f"particle {pid} split in {n}"
+        return n
+
+    def undo(self) -> None:
+        """Restore the labels as they were before the last split."""
+        if self._undo is None:
+            raise ValueError("nothing to undo")
+        layer, box, old = self._undo
+        data = np.asarray(layer.data).copy()
+        data[box] = old
+        layer.data = data
+        self._undo = None
+        self.status.value = "last split undone"
+
+
+class SaveTool:
+    """Save the image and the instance labels as a dataset sample (:func:`save_sample`).
+
+    Attributes:
+        viewer: The napari viewer.
+        widget: The magicgui container to dock.
+    """
+
+    def __init__(self, viewer: Any) -> None:
+        w = _widgets()
+        from particleseg.io import SPLITS
+
+        self.viewer = viewer
+        self.root = w.FileEdit(label="dataset folder", mode="d")
+        self.name = w.LineEdit(label="sample name", value="")
+        self.image = _layer_combo(viewer, "image", ("Image",))
+        self.labels = _layer_combo(viewer, "labels", ("Labels",))
+        self.spacing = w.LineEdit(label="spacing z, y, x", value="")
+        self.unit = w.LineEdit(label="unit", value="mm")
+        self.particle_size = w.FloatSpinBox(
+            label="particle size (unit; 0: estimate)", value=0.0, min=0.0, max=1e9, step=0.01
+        )
+        self.split = w.ComboBox(label="split", choices=list(SPLITS), value="train")
+        self.status = w.Label(value="")
+        button = w.PushButton(text="Save sample")
+        button.changed.connect(_report(self.status, self.save))
+        self.buttons = {"Save sample": button}
+        self.widget = w.Container(
+            widgets=[
+                self.root,
+                self.name,
+                self.image,
+                self.labels,
+                self.spacing,
+                self.unit,
+                self.particle_size,
+                self.split,
+                button,
+                self.status,
+            ]
+        )
+        self.image.changed.connect(self._fill_from_image)
+        self._fill_from_image(self.image.value)
+
+    def _fill_from_image(self, layer: Any) -> None:
+        """Pre-fill name, spacing and unit from the image layer's metadata (set by launch)."""
+        if layer is None:
+            return
+        meta = layer.metadata
+        if meta.get("spacing") and not self.spacing.value:
+            self.spacing.value = ", ".join(f"{s:g}" for s in meta["spacing"])
+        if meta.get("unit"):
+            self.unit.value = meta["unit"]
+        if not self.name.value:
+            self.name.value = meta.get("name", layer.name)
+
+    def save(self) -> Path:
+        """Write the sample and its ``dataset.json`` entry.
+
+        Returns:
+            The path of the written label volume.
+        """
+        if self.image.value is None or self.labels.value is None:
+            raise ValueError("choose the image and labels layers")
+        root = str(self.root.value)
+        if not root or root == ".":
+            raise ValueError("choose a dataset folder")
+        labels = np.asarray(self.labels.value.data)
+        size = float(self.particle_size.value)
+        entry = save_sample(
+            root,
+            str(self.name.value),
+            np.asarray(self.image.value.data),
+            labels,
+            spacing=_floats(self.spacing.value, 3, "spacing"),
+            particle_size=size if size > 0 else None,
+            particle_size_px=None if size > 0 else round(estimate_particle_size_px(labels), 3),
+            unit=str(self.unit.value),
+            split=str(self.split.value),
+        )
+        self.status.value = f"saved {entry.name} in {Path(root) / 'dataset.json'}"
+        return Path(entry.label) if entry.label is not None else Path(root)
+
+
+def _report(status: Any, method: Callable[[], Any]) -> Callable[..., None]:
+    """A button callback: run ``method``, show a ValueError in the status line, not a traceback."""
+
+    def callback(*_args: Any) -> None:
+        try:
+            method()
+        except ValueError as exc:
+            status.value = f"error: {exc}"
+
+    return callback
+
+
+@dataclass
+class AnnotationTools:
+    """The three tools docked in one viewer."""
+
+    viewer: Any
+    scribble: ScribbleTool
+    split: SplitTool
+    save: SaveTool
+
+
+def add_annotation_tools(viewer: Any) -> AnnotationTools:
+    """Dock the scribble, split and save tools on the right of a viewer, as tabs.
+
+    Args:
+        viewer: A ``napari.Viewer``, or a ``napari.components.ViewerModel`` (no window: the tools
+            are built but not docked; their ``widget`` can be shown or grabbed on its own).
+
+    Returns:
+        The tools (their methods drive the buttons).
+    """
+    tools = AnnotationTools(viewer, ScribbleTool(viewer), SplitTool(viewer), SaveTool(viewer))
+    window = getattr(viewer, "window", None)
+    if window is None:  # a bare ViewerModel (scripts, tests without OpenGL): nothing to dock
+        return tools
+    docks = [
+        window.add_dock_widget(tools.scribble.widget, name="Scribble classifier"),
+        window.add_dock_widget(tools.split.widget, name="Split particle"),
+        window.add_dock_widget(tools.save.widget, name="Save sample"),
+    ]
+    for dock in docks[1:]:
+        window._qt_window.tabifyDockWidget(docks[0], dock)
+    docks[0].raise_()
+    return tools
+
+
+def launch(
+    image: PathLike | None = None,
+    labels: PathLike | None = None,
+    scribbles: PathLike | None = None,
+    *,
+    show: bool = True,
+    viewer: Any = None,
+) -> AnnotationTools:
+    """Open a napari viewer with the annotation tools and, optionally, volumes from disk.
+
+    Args:
+        image: Image volume (any format of :func:`particleseg.io.read_volume`); its spacing and
+            unit (sidecar or stored in the file) pre-fill the save tool.
+        labels: Instance labels to correct (opened as the ``instances`` layer).
+        scribbles: Scribbles saved earlier (opened as the ``scribbles`` layer).
+        show: Show the window (False for tests and scripts).
+        viewer: A viewer (or ``ViewerModel``) to use instead of a new ``napari.Viewer``.
+
+    Returns:
+        The tools; call ``napari.run()`` to hand control to the user.
+    """
+    from particleseg.io import read_metadata, read_volume, read_volume_spacing
+
+    if viewer is None:
+        viewer = _napari().Viewer(title="particleseg annotation", show=show)
+    if image is not None:
+        metadata: dict[str, Any] = {"name": Path(image).name.split(".")[0]}
+        try:
+            meta = read_metadata(image)
+            metadata.update(spacing=list(meta.spacing), unit=meta.unit)
+        except ValueError:
+            spacing = read_volume_spacing(image)
+            if spacing is not None:
+                metadata["spacing"] = list(spacing)
+        viewer.add_image(np.asarray(read_volume(image)), name="image", metadata=metadata)
+    if labels is not None:
+        viewer.add_labels(np.asarray(read_volume(labels)), name=INSTANCES_NAME)
+    if scribbles is not None:
+        viewer.add_labels(np.asarray(read_volume(scribbles)).astype(np.uint8), name=SCRIBBLES_NAME)
+    tools = add_annotation_tools(viewer)
+    if image is not None:
+        tools.scribble.image.value = viewer.layers["image"]
+        tools.save.image.value = viewer.layers["image"]
+    if scribbles is not None:
+        tools.scribble.scribbles.value = viewer.layers[SCRIBBLES_NAME]
+    return tools
+
+
+# -- screenshots -----------------------------------------------------------------------------
+
+
+def opengl_available() -> bool:
+    """Whether Qt can create an OpenGL context here (napari's canvas needs one).
+
+    False on headless machines without a display or GL driver (e.g. ``QT_QPA_PLATFORM=
+    offscreen``): use a ``napari.components.ViewerModel`` and :func:`render_slice` there.
+    """
+    from qtpy.QtGui import QOpenGLContext
+    from qtpy.QtWidgets import QApplication
+
+    _app = QApplication.instance() or QApplication([])
+    return bool(QOpenGLContext().create())
+
+
+def grab_widget(widget: Any) -> np.ndarray:
+    """(H, W, 3) uint8 picture of a magicgui or Qt widget (rendered offscreen)."""
+    native = getattr(widget, "native", widget)
+    import io
+
+    from matplotlib.image import imread
+    from qtpy.QtCore import QBuffer, QByteArray, QIODevice
+
+    native.adjustSize()
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.WriteOnly)
+    native.grab().save(buffer, "PNG")
+    buffer.close()
+    rgb = imread(io.BytesIO(bytes(data)), format="png")[..., :3]
+    return (np.asarray(rgb) * 255).round().astype(np.uint8)
+
+
+def render_slice(viewer: Any, zoom: int | None = None) -> np.ndarray:
+    """Software picture of the current 2D slice: the visible layers drawn from their data.
+
+    Used for screenshots where there is no OpenGL (headless machines, CI): Image layers with
+    their colormap and contrast limits, Labels layers with their colours and opacity, and the
+    Points and Shapes of the slice.
+
+    Args:
+        viewer: A napari viewer showing (Z, Y, X) layers in 2D.
+        zoom: Integer magnification (nearest neighbour); default: up to 400 x 720 pixels.
+
+    Returns:
+        (H, W, 3) uint8 image.
+    """
+    from skimage.draw import disk, line
+
+    layers = [layer for layer in viewer.layers if layer.visible]
+    shape = max(
+        (
+            layer.data.shape
+            for layer in layers
+            if hasattr(layer.data, "shape") and np.ndim(layer.data) == 3
+        ),
+        default=(1, 64, 64),
+    )
+    z = int(round(viewer.dims.point[0]))
+    zoom = zoom or max(1, min(400 // shape[1], 720 // shape[2]))
+    canvas = np.zeros((*shape[1:], 3), dtype=np.float64)
+    for layer in layers:
+        kind = type(layer).__name__
+        if kind == "Image":
+            lo, hi = layer.contrast_limits
+            v = np.clip((np.asarray(layer.data[z], np.float64) - lo) / max(hi - lo, 1e-12), 0, 1)
+            rgba = layer.colormap.map(v.ravel()).reshape(*v.shape, 4)
+            alpha = layer.opacity * rgba[..., 3:]
+            canvas = canvas * (1 - alpha) + rgba[..., :3] * alpha
+        elif kind == "Labels":
+            ids = np.asarray(layer.data[z])
+            values, inverse = np.unique(ids, return_inverse=True)
+            lut = np.array([layer.get_color(v) if v else (0, 0, 0, 0) for v in values], float)
+            rgba = lut[inverse.reshape(ids.shape)]
+            alpha = layer.opacity * rgba[..., 3:]
+            canvas = canvas * (1 - alpha) + rgba[..., :3] * alpha
+    out = np.repeat(np.repeat(canvas, zoom, axis=0), zoom, axis=1)
+    for layer in layers:
+        kind = type(layer).__name__
+        if kind == "Points":
+            for p, color in zip(np.asarray(layer.data), layer.face_color, strict=False):
+                if abs(p[0] - z) < 0.5:
+                    rr, cc = disk(
+                        ((p[1] + 0.5) * zoom, (p[2] + 0.5) * zoom), 2 * zoom, shape=out.shape[:2]
+                    )
+                    out[rr, cc] = color[:3]
+        elif kind == "Shapes":
+            for verts, color in zip(layer.data, layer.edge_color, strict=False):
+                verts = np.asarray(verts)
+                if len(verts) and abs(verts[0, 0] - z) < 0.5:
+                    pts = np.rint((verts[:, 1:] + 0.5) * zoom).astype(int)
+                    for (r0, c0), (r1, c1) in zip(pts, pts[1:], strict=False):
+                        rr, cc = line(r0, c0, r1, c1)
+                        for dr, dc in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)):
+                            r, c = rr + dr, cc + dc
+                            ok = (r >= 0) & (r < out.shape[0]) & (c >= 0) & (c < out.shape[1])
+                            out[r[ok], c[ok]] = color[:3]
+    return (np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+def save_screenshot(
+    viewer: Any, path: PathLike, widget: Any = None, *, zoom: int | None = None
+) -> Path:
+    """Save a PNG of the viewer's canvas, with a tool's panel beside it.
+
+    Uses ``viewer.screenshot`` where OpenGL works, else :func:`render_slice`.
+
+    Args:
+        viewer: The napari viewer.
+        path: Destination ``.png``.
+        widget: A tool's ``widget`` (or any Qt widget) to put on the right, or None.
+        zoom: Magnification of the software rendering (default: up to 400 x 720 pixels).
+
+    Returns:
+        ``Path(path)``.
+    """
+    from matplotlib.image import imsave
+
+    try:
+        canvas = np.asarray(viewer.screenshot(canvas_only=True))[..., :3]
+    except Exception:  # no OpenGL context (headless): draw the layers ourselves
+        canvas = render_slice(viewer, zoom)
+    parts = [canvas]
+    if widget is not None:
+        parts.append(grab_widget(widget))
+    height = max(p.shape[0] for p in parts)
+    padded = [
+        np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=38) for p in parts
+    ]
+    gap = np.full((height, 8, 3), 38, dtype=np.uint8)
+    picture = np.concatenate(_interleave(padded, gap), axis=1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imsave(path, picture)
+    return path
+
+
+def _interleave(parts: Sequence[np.ndarray], gap: np.ndarray) -> list[np.ndarray]:
+    out: list[np.ndarray] = []
+    for i, p in enumerate(parts):
+        if i:
+            out.append(gap)
+        out.append(p)
+    return out
