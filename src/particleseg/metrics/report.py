@@ -127,14 +127,12 @@ def write_json(path: Path, obj) -> None:
 
 def plot_metric_bars(path: Path, rows: Sequence[dict], metric: str, title: str = "") -> None:
     """One bar per sample, coloured by split, with the per-split mean as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     splits = list(dict.fromkeys(r["split"] for r in rows))
     colours = {s: f"C{i}" for i, s in enumerate(splits)}
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(rows) + 2), 3.2), dpi=100)
+    fig = Figure(figsize=(max(4.0, 0.5 * len(rows) + 2), 3.2), dpi=100)
+    ax = fig.subplots()
     ax.bar(range(len(rows)), [r[metric] for r in rows], color=[colours[r["split"]] for r in rows])
     for s in splits:
         idx = [i for i, r in enumerate(rows) if r["split"] == s]
@@ -163,7 +161,6 @@ def plot_metric_bars(path: Path, rows: Sequence[dict], metric: str, title: str =
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     write_bytes_atomic(Path(path), buf.getvalue())
 
 
@@ -194,12 +191,10 @@ def plot_training_curves(
     title: str = "",
 ) -> None:
     """Validation metrics against epoch (left) and the training loss (right), as a PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    fig = Figure(figsize=(9, 3.4), dpi=100)
+    ax, ax_loss = fig.subplots(1, 2)
     for m in metrics:
         if history.get(m):
             e, v = zip(*history[m], strict=True)
@@ -218,5 +213,4 @@ def plot_training_curves(
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     write_bytes_atomic(Path(path), buf.getvalue())

@@ -16,11 +16,9 @@ LOWER_IS_BETTER = ("merger_ratio", "splitter_ratio")
 
 
 def _savefig(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
     write_bytes_atomic(path, buf.getvalue())
 
 
@@ -32,13 +30,11 @@ def plot_scores(path: Path, rows: Sequence[dict], methods: Sequence[str]) -> Non
         rows: one dict per (method, sample) with ``method``, ``split`` and every score.
         methods: the methods in the order to show them.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     splits = list(dict.fromkeys(r["split"] for r in rows))
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    fig = Figure(figsize=(13, 7))
+    axes = fig.subplots(2, 3)
     width = 0.8 / len(methods)
     for ax, metric in zip(axes.ravel(), SCORES, strict=True):
         for m, method in enumerate(methods):
@@ -77,10 +73,7 @@ def plot_example(
         title: figure title.
         crop: side of the square shown around the particle (clipped to the scan).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from particleseg.synth.preview import outline_overlay
 
@@ -90,7 +83,8 @@ def plot_example(
     x0 = int(np.clip(x - half, 0, max(image.shape[2] - crop, 0)))
     window = (z, slice(y0, y0 + crop), slice(x0, x0 + crop))
     panels = [("image", None), ("reference", reference)] + list(predictions.items())
-    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.3))
+    fig = Figure(figsize=(3 * len(panels), 3.3))
+    axes = fig.subplots(1, len(panels))
     for ax, (name, labels) in zip(axes, panels, strict=True):
         lab = None if labels is None else np.asarray(labels[window])
         ax.imshow(outline_overlay(np.asarray(image[window]), lab), interpolation="nearest")

@@ -50,10 +50,7 @@ def outline_overlay(image: np.ndarray, labels: np.ndarray | None = None) -> np.n
 
 def save_slices_png(path: Path, image, labels=None, title: str = "") -> None:
     """Save the middle Z slice and the middle Y slice side by side as one PNG (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from particleseg.io._atomic import write_bytes_atomic
 
@@ -62,7 +59,8 @@ def save_slices_png(path: Path, image, labels=None, title: str = "") -> None:
         ("Z slice", np.asarray(image[z]), None if labels is None else np.asarray(labels[z])),
         ("Y slice", np.asarray(image[:, y]), None if labels is None else np.asarray(labels[:, y])),
     ]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5), dpi=100)
+    fig = Figure(figsize=(10, 5), dpi=100)
+    axes = fig.subplots(1, 2)
     for ax, (name, img, lab) in zip(axes, views, strict=True):
         ax.imshow(outline_overlay(img, lab), interpolation="nearest")
         ax.set_title(f"{name}", fontsize=9)
@@ -71,7 +69,6 @@ def save_slices_png(path: Path, image, labels=None, title: str = "") -> None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     write_bytes_atomic(path, buf.getvalue())
 
 
