@@ -212,3 +212,23 @@ def test_init_weights_starts_the_network_from_a_checkpoint(tmp_path):
         load_net_weights(UNet(**small, features_max=16), ckpt)
     with pytest.raises(ValueError, match="checkpoint not found"):
         load_net_weights(target, tmp_path / "missing.ckpt")
+
+
+def test_last_checkpoint_is_the_last_epoch_even_without_improvement(tiny_dataset, tmp_path):
+    # validation after epoch 1 only: epoch 2 neither validates nor improves best.ckpt, and
+    # last.ckpt must still hold it (resume continues from there)
+    cfg = compose_train(
+        [
+            f"dataset={tiny_dataset}",
+            "logger=none",
+            *paths(tmp_path),
+            *TINY,
+            "data.iterations_per_epoch=3",
+            "trainer.max_epochs=3",
+            "trainer.check_val_every_n_epoch=2",
+        ]
+    )
+    train(cfg)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)
+    assert last["global_step"] == 9 and best["global_step"] == 6
