@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from particleseg.postprocess._blocks import BlockGrid, read, slices
+from particleseg.postprocess._far import nearest_in_component
 from particleseg.postprocess._kernels import core_stats, map_region
-from particleseg.postprocess._nearest import assign, nearest_seed, surface_seeds, update_far
+from particleseg.postprocess._nearest import assign, nearest_seed, surface_seeds
 from particleseg.postprocess._pieces import Objects
 from particleseg.targets._distance import ball_offsets
 
@@ -162,9 +163,10 @@ def assign_blocks(scratch, out, grid, objs, labels: Labels, halo, spacing, run) 
 def resolve_far(far: list, scratch, out, grid, objs, labels: Labels, spacing) -> int:
     """Exact fallback for voxels with no core of their component within the halo.
 
-    Streams the seed surfaces of those components block by block (only blocks holding such
-    seeds, skipping those farther than the best found so far), then rewrites the blocks
-    concerned. Returns the number of voxels resolved.
+    Collects the seed surfaces of those components block by block (only blocks holding such
+    seeds), finds each voxel's nearest with k-d trees (:func:`nearest_in_component`, exact,
+    same tie-break as the in-memory path), then rewrites the blocks concerned. Returns the
+    number of voxels resolved.
     """
     far = [f for f in far if f is not None]
     if not far:
@@ -175,45 +177,23 @@ def resolve_far(far: list, scratch, out, grid, objs, labels: Labels, spacing) ->
     wanted[point_comp] = True
     seed_pieces = np.flatnonzero((labels.piece_seed != 0) & wanted[labels.piece_comp])
     blocks = np.unique(np.searchsorted(objs.offsets, seed_pieces, side="left") - 1)
-    centre = points.mean(axis=0)
-
-    def gap(b):
-        start, stop = grid.bounds(b)
-        return float(
-            (np.maximum(0, np.maximum(np.array(start) - centre, centre - stop)) ** 2).sum()
-        )
-
-    blocks = sorted(blocks.tolist(), key=gap)
-    best_d2 = np.full(len(points), np.inf)
-    best_raster = np.full(len(points), np.iinfo(np.int64).max, np.int64)
-    best_label = np.zeros(len(points), np.uint32)
     shape = np.array(grid.shape, np.int64)
-    for b in blocks:
-        start, stop = grid.bounds(b)
+    parts = []
+    for b in blocks.tolist():  # keep only the seed surfaces of the components concerned
         r0, r1, lo, hi = grid.region(b, (1, 1, 1))
         local = read(scratch, r0, r1)
         seeds = _region_table(grid, objs, local, r0, labels.piece_seed)
         comp = _region_table(grid, objs, local, r0, labels.piece_comp)
-        coords, raster, labs, comps = surface_seeds(
-            seeds, comp, wanted, lo, hi, np.array(r0, np.int64), shape
+        found = surface_seeds(seeds, comp, wanted, lo, hi, np.array(r0, np.int64), shape)
+        if len(found[0]):
+            parts.append(found)
+    if parts:
+        coords, raster, labs, comps = (np.concatenate(p) for p in zip(*parts, strict=True))
+        best_label = nearest_in_component(
+            points, point_comp, coords, raster, labs, comps, tuple(float(s) for s in spacing)
         )
-        if not len(coords):
-            continue
-        order = np.argsort(comps, kind="stable")
-        update_far(
-            points,
-            point_comp,
-            best_d2,
-            best_raster,
-            best_label,
-            coords[order],
-            raster[order],
-            labs[order],
-            comps[order],
-            np.array(start, np.int64),
-            np.array(stop, np.int64),
-            tuple(float(s) for s in spacing),
-        )
+    else:
+        best_label = np.zeros(len(points), np.uint32)
     owner = np.ravel_multi_index(tuple((points // np.array(grid.block)).T), grid.grid)
     for b in np.unique(owner):
         start, stop = grid.bounds(int(b))

@@ -248,36 +248,3 @@ def surface_seeds(seeds, comp, wanted, lo, hi, origin, volume_shape):
         labels[i] = seeds[z, y, x]
         comps[i] = comp[z, y, x]
     return coords, raster, labels, comps
-
-
-@numba.njit(nogil=True, cache=True)
-def update_far(points, point_comp, best_d2, best_raster, best_label, cand, cand_raster, cand_label,
-               cand_comp, box_lo, box_hi, spacing):  # fmt: skip
-    """Brute-force nearest candidate of the same component, ties to the smaller raster index.
-
-    ``cand`` is sorted by component; points whose distance to the box ``[box_lo, box_hi)``
-    holding the candidates exceeds their best so far are skipped.
-    """
-    sz, sy, sx = spacing
-    for i in range(points.shape[0]):
-        gap = 0.0
-        for a in range(3):
-            s = spacing[a]
-            if points[i, a] < box_lo[a]:
-                gap += (s * (box_lo[a] - points[i, a])) ** 2
-            elif points[i, a] >= box_hi[a]:
-                gap += (s * (points[i, a] - box_hi[a] + 1)) ** 2
-        if gap > best_d2[i] * (1.0 + 1e-9):  # slack: the gap sums in another order than d
-            continue
-        c = point_comp[i]
-        j0 = np.searchsorted(cand_comp, c, side="left")
-        j1 = np.searchsorted(cand_comp, c, side="right")
-        for j in range(j0, j1):
-            dz = sz * (points[i, 0] - cand[j, 0])
-            dy = sy * (points[i, 1] - cand[j, 1])
-            dx = sx * (points[i, 2] - cand[j, 2])
-            d = dz * dz + dy * dy + dx * dx
-            if d < best_d2[i] or (d == best_d2[i] and cand_raster[j] < best_raster[i]):
-                best_d2[i] = d
-                best_raster[i] = cand_raster[j]
-                best_label[i] = cand_label[j]
