@@ -85,8 +85,8 @@ def run_report(cfg: DictConfig) -> dict:
             reference,
             {MODEL: model_pred, BASELINE: segment(image)},
             example,
-            f"{split} {name}: {kind} (reference ids {example['ref_ids']}, "
-            f"predicted ids {example['pred_ids']})",
+            f"{split} {name}: {kind} (reference ids {_ids(example['ref_ids'])}, "
+            f"predicted ids {_ids(example['pred_ids'])})",
         )
         candidates[(split, kind)] = example
 
@@ -108,6 +108,13 @@ def run_report(cfg: DictConfig) -> dict:
     write_results_markdown(cfg, rows, summary, examples, timing)
     print(f"report written to {cfg.results_md} (figures in {figures}, tables in {out})")
     return summary
+
+
+def _ids(ids: list[int], most: int = 5) -> str:
+    """``[3, 4]``, or ``[3, 4, 5, 6, 7, ...] (812 in all)`` for long lists."""
+    if len(ids) <= most:
+        return str(ids)
+    return f"{str(ids[:most])[:-1]}, ...] ({len(ids)} in all)"
 
 
 def _typical(found: list[tuple[str, dict]], kind: str) -> tuple[str, dict]:
@@ -164,7 +171,7 @@ def write_results_markdown(cfg, rows, summary, examples, timing) -> None:
                 if (s := by_split.get(split))
             ],
         ),
-        "### Per sample\n",
+        "\n### Per sample\n",
         markdown_table(
             ["sample", "split", "method", *SCORES, "n_ref", "n_pred"],
             [
