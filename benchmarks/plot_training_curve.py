@@ -40,7 +40,8 @@ def main(out: Path) -> None:
                     [x + shift for x in e], v, style, color=f"C{i}", marker="o", ms=3, label=label
                 )
     ax.axvline(offset - 0.5, color="grey", lw=0.8)
-    ax.text(offset + 0.3, 0.62, "fine-tuning on synth64 (dashed;\nother validation crops)", fontsize=8)
+    note = "fine-tuning on synth64 (dashed;\nother validation crops)"
+    ax.text(offset + 0.3, 0.62, note, fontsize=8)
     ax.set_xlabel("epoch (100 iterations of batch 2, 64^3)")
     ax.set_ylabel("validation score")
     ax.set_ylim(0.5, 1.0)
