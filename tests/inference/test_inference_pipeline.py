@@ -154,3 +154,13 @@ def test_model_thresholds_apply_unless_given(tiny_checkpoint, tmp_path):
     )
     default_run = run(tmp_path / "scan.tif", tmp_path / "c", tiny_checkpoint, 8.0)
     assert tuned_run["particles"] == given_run["particles"] < default_run["particles"]
+
+
+def test_a_compressed_tiff_scan_gets_its_particle_table(tiny_checkpoint, tmp_path):
+    # a compressed TIFF is read through tifffile's zarr store, which holds a lock and cannot be
+    # pickled: the analysis must not need to send it to other processes
+    image = blobs((30, 34, 31), 25, 4.5)
+    tifffile.imwrite(tmp_path / "scan.tif", image, compression="zlib")
+    summary = run(tmp_path / "scan.tif", tmp_path / "out", tiny_checkpoint, 8.0)
+    assert (tmp_path / "out" / "particles.csv").exists()
+    assert summary["size_distribution"]["count"] == summary["particles"]

@@ -39,7 +39,9 @@ def write_analysis(out: Path, scan: ScanInput, summary: dict) -> tuple[dict[str,
     image = scan.open()
     spacing = tuple(scan.spacing) if scan.spacing else (1.0, 1.0, 1.0)
     unit = (scan.unit or "unit") if scan.spacing else "voxel"
-    table = particle_properties_chunked(labels, image, spacing=spacing)
+    # threads: the scan may be opened through a reader that cannot be pickled into processes
+    # (a tifffile store holds a lock), which the processes scheduler needs
+    table = particle_properties_chunked(labels, image, spacing=spacing, scheduler="threads")
     paths = write_report(
         out, table, labels, image, spacing, unit, summary, title=f"particleseg: {scan.name}"
     )
