@@ -72,23 +72,27 @@ def run_report(cfg: DictConfig) -> dict:
                 )
             for example in find_examples(preds[MODEL], reference, per_kind=1):
                 candidates.setdefault((split, example["kind"]), []).append((entry.name, example))
+    examples, loaded = [], {}
     for (split, kind), found in sorted(candidates.items()):
         name, example = _typical(found, kind)
-        entry = next(e for e in dataset.split(split) if e.name == name)
-        image, reference = (np.asarray(a) for a in read_sample(entry))
-        model_pred = np.asarray(read_volume(find_prediction(Path(cfg.predictions_dir), name)))
+        if name not in loaded:  # one sample often shows several kinds: read and segment once
+            entry = next(e for e in dataset.split(split) if e.name == name)
+            image, reference = (np.asarray(a) for a in read_sample(entry))
+            model_pred = np.asarray(read_volume(find_prediction(Path(cfg.predictions_dir), name)))
+            loaded = {name: (image, reference, {MODEL: model_pred, BASELINE: segment(image)})}
+        image, reference, preds = loaded[name]
         example["figure"] = f"example_{split}_{kind}.png"
         example["sample"] = name
         plot_example(
             figures / example["figure"],
             image,
             reference,
-            {MODEL: model_pred, BASELINE: segment(image)},
+            preds,
             example,
             f"{split} {name}: {kind} (reference ids {_ids(example['ref_ids'])}, "
             f"predicted ids {_ids(example['pred_ids'])})",
         )
-        candidates[(split, kind)] = example
+        examples.append(example)
 
     methods = [MODEL, BASELINE]
     summary = {m: summarize([r for r in rows if r["method"] == m]) for m in methods}
@@ -104,7 +108,6 @@ def run_report(cfg: DictConfig) -> dict:
         },
     )
     plot_scores(figures / "scores.png", rows, methods)
-    examples = [v for v in candidates.values() if isinstance(v, dict)]
     write_results_markdown(cfg, rows, summary, examples, timing)
     print(f"report written to {cfg.results_md} (figures in {figures}, tables in {out})")
     return summary

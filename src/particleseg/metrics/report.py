@@ -52,6 +52,16 @@ def _mean_abs(rows: Sequence[dict]) -> dict[str, float]:
     return out
 
 
+def _aligned(lines: list[list[str]], n_rows: int) -> str:
+    """Columns padded to width; rules under the header and after the ``n_rows`` sample rows."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    rule = "  ".join("-" * w for w in widths)
+    out.insert(1, rule)
+    out.insert(n_rows + 2, rule)
+    return "\n".join(out)
+
+
 def format_distribution_table(rows: Sequence[dict], summary: dict) -> str:
     """A plain-text table of size-distribution errors.
 
@@ -67,11 +77,7 @@ def format_distribution_table(rows: Sequence[dict], summary: dict) -> str:
         for split, s in summary.items()
         if "mean_abs" in s
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    out.insert(len(rows) + 2, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return _aligned(lines, n_rows=len(rows))
 
 
 def format_table(rows: Sequence[dict], summary: dict) -> str:
@@ -98,11 +104,7 @@ def format_table(rows: Sequence[dict], summary: dict) -> str:
                 str(s["total"]["n_pred"]),
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    out.insert(len(rows) + 2, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return _aligned(lines, n_rows=len(rows))
 
 
 def write_rows_csv(path: Path, rows: Sequence[dict]) -> None:
