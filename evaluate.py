@@ -6,16 +6,26 @@
 See conf/evaluate.yaml for every option.
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    """Compose the config and run :func:`particleseg.tasks.evaluate`."""
+    """Compose the config and run :func:`particleseg.tasks.evaluate`.
+
+    Bad input (a ValueError naming the file and the problem) ends the run with that message
+    and exit status 2, not a traceback.
+    """
     from particleseg.tasks import evaluate
 
-    evaluate(cfg)
+    try:
+        evaluate(cfg)
+    except ValueError as err:
+        print(f"evaluate.py: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

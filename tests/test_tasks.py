@@ -127,3 +127,19 @@ def test_predict_without_usable_input_says_how(args, message, tmp_path):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["dataset={tmp}/none"], ["--config-name", "report", "dataset={tmp}/none"]]
+)
+def test_evaluate_bad_dataset_is_a_message_not_a_traceback(args, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", f"hydra.run.dir={tmp_path / 'run'}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert f"{tmp_path}/none" in result.stderr and "Traceback" not in result.stderr
