@@ -178,6 +178,15 @@ def test_small_cores_are_demoted():
     assert out.max() == 1, "thin cores must not become particles of their own"
 
 
+def test_memory_order_does_not_change_the_result():
+    # A Fortran-ordered map once skipped the small-core rule (an in-place relabel hit a copy).
+    bc = noisy_border_core(4)
+    expected = border_core_to_instance(bc)
+    np.testing.assert_array_equal(border_core_to_instance(np.asfortranarray(bc)), expected)
+    view = border_core_to_instance(np.ascontiguousarray(bc.transpose(2, 1, 0)).transpose(2, 1, 0))
+    np.testing.assert_array_equal(view, expected)
+
+
 def test_coreless_component_is_one_particle_and_ids_consecutive():
     bc = np.zeros((10, 10, 30), np.uint8)
     bc[2:8, 2:8, 2:8] = 2  # coreless

@@ -149,31 +149,6 @@ def relabel_inplace(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return labels
 
 
-@numba.njit(cache=True)
-def _present(labels, n):
-    present = np.zeros(n + 1, np.bool_)
-    flat = labels.ravel()
-    for i in range(flat.size):
-        present[flat[i]] = True
-    return present
-
-
-def consecutive_inplace(labels: np.ndarray) -> int:
-    """Renumber the non-zero ids of ``labels`` to 1..N in place, keeping their order.
-
-    Args:
-        labels: C-contiguous unsigned integer array.
-
-    Returns:
-        N, the number of distinct non-zero ids.
-    """
-    present = _present(labels, int(labels.max(initial=0)))
-    present[0] = False
-    lut = np.cumsum(present).astype(labels.dtype) * present
-    relabel_inplace(labels, lut)
-    return int(present.sum())
-
-
 def ball_offsets(radius: float, spacing, strict: bool) -> np.ndarray:
     """Integer offsets o != 0 with ``|o * spacing| <= radius`` (``< radius`` when ``strict``).
 
@@ -212,31 +187,42 @@ def _size_and_surface(labels, offsets, n, n_chunks):
                             if labels[zz, yy, xx] != lab:
                                 surface[c, lab] += 1
                                 break
-    return size.sum(axis=0), surface.sum(axis=0)
+    return size, surface.sum(axis=0)
 
 
-@numba.njit(cache=True)
-def _has_deep_voxel(labels, candidate, offsets):
+@numba.njit(cache=True, parallel=True)
+def _has_deep_voxel(labels, candidate, offsets, n_chunks, scan):
+    """Per label: does any of its voxels have only its own label within ``offsets``?
+
+    Only candidate labels are tested, and only in the Z chunks where ``scan`` is set (those
+    holding candidate voxels).
+    """
     nz, ny, nx = labels.shape
-    deep = np.zeros(candidate.size, np.bool_)
-    for z in range(nz):
-        for y in range(ny):
-            for x in range(nx):
-                lab = labels[z, y, x]
-                if lab == 0 or not candidate[lab] or deep[lab]:
-                    continue
-                inside = True
-                for k in range(offsets.shape[0]):
-                    zz = z + offsets[k, 0]
-                    yy = y + offsets[k, 1]
-                    xx = x + offsets[k, 2]
-                    if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
-                        if labels[zz, yy, xx] != lab:
-                            inside = False
-                            break
-                if inside:
-                    deep[lab] = True
-    return deep
+    deep = np.zeros((n_chunks, candidate.size), np.bool_)
+    for c in numba.prange(n_chunks):
+        if not scan[c]:
+            continue
+        for z in range(c * nz // n_chunks, (c + 1) * nz // n_chunks):
+            for y in range(ny):
+                for x in range(nx):
+                    lab = labels[z, y, x]
+                    if lab == 0 or not candidate[lab] or deep[c, lab]:
+                        continue
+                    inside = True
+                    for k in range(offsets.shape[0]):
+                        zz = z + offsets[k, 0]
+                        yy = y + offsets[k, 1]
+                        xx = x + offsets[k, 2]
+                        if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
+                            if labels[zz, yy, xx] != lab:
+                                inside = False
+                                break
+                    if inside:
+                        deep[c, lab] = True
+    out = np.zeros(candidate.size, np.bool_)
+    for c in range(n_chunks):
+        out |= deep[c]
+    return out
 
 
 def thin_labels(
@@ -245,6 +231,7 @@ def thin_labels(
     fraction: float,
     deep: float,
     spacing=(1.0, 1.0, 1.0),
+    n: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Find thin labels: most voxels near another label and none deep inside.
 
@@ -261,17 +248,21 @@ def thin_labels(
         fraction: share of surface voxels.
         deep: depth that makes a label thick.
         spacing: voxel size per axis.
+        n: the largest label, when the caller knows it (saves a pass over the volume).
 
     Returns:
         (N + 1,) bool: thin per label (index 0 False), and (N + 1,) int64 voxel counts.
     """
     labels = np.ascontiguousarray(labels)
-    n = int(labels.max(initial=0))
+    n = int(labels.max(initial=0)) if n is None else int(n)
     n_chunks = max(1, min(labels.shape[0], 4 * numba.get_num_threads()))
-    size, surface = _size_and_surface(labels, ball_offsets(near, spacing, False), n, n_chunks)
+    chunk_size, surface = _size_and_surface(labels, ball_offsets(near, spacing, False), n, n_chunks)
+    size = chunk_size.sum(axis=0)
     candidate = (size > 0) & (surface >= fraction * size)
     candidate[0] = False
     thin = candidate.copy()
     if candidate.any():
-        thin &= ~_has_deep_voxel(labels, candidate, ball_offsets(deep, spacing, True))
+        scan = (chunk_size[:, candidate] > 0).any(axis=1)
+        offsets = ball_offsets(deep, spacing, True)
+        thin &= ~_has_deep_voxel(labels, candidate, offsets, n_chunks, scan)
     return thin, size

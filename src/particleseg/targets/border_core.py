@@ -11,7 +11,6 @@ import fastremap
 import numpy as np
 
 from particleseg.targets._distance import (
-    consecutive_inplace,
     depth_squared,
     relabel_inplace,
     thin_labels,
@@ -115,14 +114,17 @@ def demote_small_cores(
 
 
 def _demote_small_cores_inplace(
-    cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing
+    cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing, n=None
 ) -> int:
-    """:func:`demote_small_cores` in place on uint32 ``cores``; returns the number kept."""
-    n = int(cores.max(initial=0))
+    """:func:`demote_small_cores` in place on uint32 ``cores``; returns the number kept.
+
+    ``n`` is the largest label when the caller knows it (cc3d returns it), saving a pass.
+    """
+    n = int(cores.max(initial=0)) if n is None else int(n)
     if n == 0:
         return 0
     thin, size = thin_labels(
-        cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing
+        cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing, n
     )
     keep = (size > 0) & ~thin
     keep[0] = False
@@ -168,34 +170,41 @@ def border_core_to_instance(
             f"found {int(border_core.max())}"
         )
     spacing = _spacing3(spacing)
-    foreground = border_core != BACKGROUND
+    # C order throughout: cc3d keeps its input's memory order, and the in-place numba passes
+    # below need C-contiguous labels (a Fortran-ordered map once skipped the small-core rule).
+    border_core = np.ascontiguousarray(border_core)
     components = cc3d.connected_components(
-        foreground, connectivity=connectivity, out_dtype=np.uint32
+        border_core, connectivity=connectivity, out_dtype=np.uint32, binary_image=True
     )
-    cores = cc3d.connected_components(
-        border_core == CORE, connectivity=connectivity, out_dtype=np.uint32
+    cores, n_found = cc3d.connected_components(
+        border_core == CORE, connectivity=connectivity, out_dtype=np.uint32, return_N=True
     )
     n_cores = _demote_small_cores_inplace(
-        cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing
+        cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing, n_found
     )
-    labels, n_unresolved, core_component = nearest_seed_label(cores, components, spacing)
+    # The transform writes the labels over the cores (each seed keeps its own label).
+    labels, points, core_component, seed_d2 = nearest_seed_label(
+        cores, components, spacing, overwrite_seeds=True, n_seeds=n_cores
+    )
+    del cores
 
-    # Where the global nearest core sits in another component (across a thin gap), redo the
-    # voxel against its own component's cores only. Rare, so a brute force over the core
-    # surfaces of the components concerned is cheap.
-    if n_unresolved:
-        unassigned = foreground & (labels == 0)
-        points = np.argwhere(unassigned)
-        labels[unassigned] = nearest_seed_label_in_component(
-            points, components[unassigned], cores, components, spacing, core_component
+    # Voxels whose globally nearest core sits in another component (across a thin gap), and
+    # those of components without a core: they are resolved point by point.
+    if len(points):
+        where = tuple(points.T)
+        point_comp = components[where]
+        found = nearest_seed_label_in_component(
+            points, point_comp, labels, seed_d2, components, core_component, spacing
         )
-        # Components without any core become one particle each.
-        coreless = unassigned
-        coreless &= labels == 0
+        # Components without any core become one particle each, numbered after the cores in
+        # the raster order of their first voxel.
+        coreless = found == 0
         if coreless.any():
-            ids, _ = fastremap.renumber(components[coreless], preserve_zero=False)
-            labels[coreless] = ids.astype(np.uint32) + np.uint32(n_cores)
-    consecutive_inplace(labels)
+            ids, _ = fastremap.renumber(point_comp[coreless], preserve_zero=False)
+            found[coreless] = ids.astype(np.uint32) + np.uint32(n_cores)
+        labels[where] = found
+    # Already 1..N: kept cores are 1..n_cores (cc3d numbers 1..n, the small-core rule renumbers
+    # the kept ones in order), every core keeps its own label, and coreless components follow.
     return labels
 
 
