@@ -12,7 +12,7 @@ from scipy import ndimage as ndi
 
 from particleseg.analysis import particle_properties
 from particleseg.analysis.distribution import read_particles_csv, size_distribution
-from particleseg.analysis.report import write_report
+from particleseg.analysis.report import REPORT_FILES, write_report
 
 DATA_URI = '<img src="data:image/png;base64,'
 FIGURES = ("size_distribution", "shape_factors", "shape_vs_size", "slices")
@@ -73,6 +73,7 @@ def test_files_exist(report):
         "shape_vs_size.png",
         "report.html",
     }
+    assert names == set(REPORT_FILES), "REPORT_FILES (what predict's overwrite removes) is stale"
     for path in paths.values():
         assert path.is_file() and path.stat().st_size > 0
         assert not path.with_name(path.name + ".tmp").exists()

@@ -39,13 +39,21 @@ from particleseg.analysis.plots import (
 )
 from particleseg.io._atomic import write_bytes_atomic as write_atomic
 
-__all__ = ["write_report"]
+__all__ = ["REPORT_FILES", "write_report"]
 
 _FIGURES = (
     ("size_distribution", "Cumulative size distribution"),
     ("shape_factors", "Shape factors"),
     ("shape_vs_size", "Shape against size"),
     ("slices", "Orthogonal mid slices with particle outlines"),
+)
+#: The files :func:`write_report` writes into its folder (a caller that clears a folder before
+#: writing it again removes these).
+REPORT_FILES = (
+    "particles.csv",
+    "size_distribution.csv",
+    *(f"{name}.png" for name, _ in _FIGURES),
+    "report.html",
 )
 
 _STYLE = """

@@ -11,14 +11,19 @@ from pathlib import Path
 
 import zarr
 
+from particleseg.analysis.report import REPORT_FILES
 from particleseg.inference.inputs import ScanInput
 from particleseg.synth.preview import save_slices_png
+
+OVERLAY = "overlay.png"
+#: Everything this module writes into a scan's output folder.
+OUTPUT_FILES = (OVERLAY, *REPORT_FILES)
 
 
 def write_overlay(out: Path, scan: ScanInput, n_particles: int | None) -> Path:
     """``out/overlay.png``: middle Z and Y slices with the particles of ``instances.zarr``."""
     labels = zarr.open_array(str(out / "instances.zarr"), mode="r")
-    path = out / "overlay.png"
+    path = out / OVERLAY
     save_slices_png(path, scan.open(), labels, f"{scan.name}: {n_particles} particles")
     return path
 

@@ -18,6 +18,7 @@ from particleseg.inference.chunk_store import touch_json
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.model import LoadedModel
 from particleseg.inference.plan import ChunkPlan
+from particleseg.inference.reports import OUTPUT_FILES
 
 SUMMARY = "summary.json"
 WORK = ".work"
@@ -100,19 +101,6 @@ class Stages:
         touch_json(self.work / f"stage-{name}.done", facts)
 
 
-# What predict writes for people beside the labels (inference.reports); overwrite removes them.
-OUTPUT_FILES = (
-    "overlay.png",
-    "particles.csv",
-    "size_distribution.csv",
-    "size_distribution.png",
-    "shape_factors.png",
-    "shape_vs_size.png",
-    "slices.png",
-    "report.html",
-)
-
-
 def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool) -> str:
     """Decide what to do with ``out``: "complete" (skip), "resume" or "start".
 
@@ -125,6 +113,7 @@ def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool)
         return "complete"
     if overwrite:
         if is_rank0 and out.exists():
+            # OUTPUT_FILES: the overlay and the report (inference.reports) beside the labels
             for name in (SUMMARY, WORK, "instances.zarr", "instances.tif", *OUTPUT_FILES):
                 path = out / name
                 if path.is_dir():
