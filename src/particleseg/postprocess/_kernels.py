@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from particleseg.targets._distance import other_label_within
+
 
 # ---------------------------------------------------------------- labelling
 @numba.njit(nogil=True, cache=True)
@@ -84,7 +86,6 @@ def core_stats(local, core, lo, hi, near_offsets, deep_offsets, n_local):
     interior by the offsets' extent wherever the volume allows (outside the region is outside
     the volume, which is not another label).
     """
-    nz, ny, nx = core.shape
     size = np.zeros(n_local + 1, np.int64)
     near = np.zeros(n_local + 1, np.int64)
     deep = np.zeros(n_local + 1, np.bool_)
@@ -96,25 +97,8 @@ def core_stats(local, core, lo, hi, near_offsets, deep_offsets, n_local):
                     continue
                 p = local[z, y, x]
                 size[p] += 1
-                for k in range(near_offsets.shape[0]):
-                    zz = z + near_offsets[k, 0]
-                    yy = y + near_offsets[k, 1]
-                    xx = x + near_offsets[k, 2]
-                    if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
-                        if core[zz, yy, xx] != lab:
-                            near[p] += 1
-                            break
-                if deep[p]:
-                    continue
-                inside = True
-                for k in range(deep_offsets.shape[0]):
-                    zz = z + deep_offsets[k, 0]
-                    yy = y + deep_offsets[k, 1]
-                    xx = x + deep_offsets[k, 2]
-                    if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
-                        if core[zz, yy, xx] != lab:
-                            inside = False
-                            break
-                if inside:
+                if other_label_within(core, z, y, x, lab, near_offsets):
+                    near[p] += 1
+                if not deep[p] and not other_label_within(core, z, y, x, lab, deep_offsets):
                     deep[p] = True
     return size, near, deep

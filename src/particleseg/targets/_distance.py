@@ -166,6 +166,19 @@ def ball_offsets(radius: float, spacing, strict: bool) -> np.ndarray:
     return grid[keep][order].astype(np.int64)
 
 
+@numba.njit(cache=True, inline="always")
+def other_label_within(labels, z, y, x, lab, offsets):
+    """Whether a voxel at one of ``offsets`` from (z, y, x) inside the array is not ``lab``."""
+    nz, ny, nx = labels.shape
+    for k in range(offsets.shape[0]):
+        zz = z + offsets[k, 0]
+        yy = y + offsets[k, 1]
+        xx = x + offsets[k, 2]
+        if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx and labels[zz, yy, xx] != lab:
+            return True
+    return False
+
+
 @numba.njit(cache=True, parallel=True)
 def _size_and_surface(labels, offsets, n, n_chunks):
     nz, ny, nx = labels.shape
@@ -179,14 +192,8 @@ def _size_and_surface(labels, offsets, n, n_chunks):
                     if lab == 0:
                         continue
                     size[c, lab] += 1
-                    for k in range(offsets.shape[0]):
-                        zz = z + offsets[k, 0]
-                        yy = y + offsets[k, 1]
-                        xx = x + offsets[k, 2]
-                        if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
-                            if labels[zz, yy, xx] != lab:
-                                surface[c, lab] += 1
-                                break
+                    if other_label_within(labels, z, y, x, lab, offsets):
+                        surface[c, lab] += 1
     return size, surface.sum(axis=0)
 
 
@@ -208,16 +215,7 @@ def _has_deep_voxel(labels, candidate, offsets, n_chunks, scan):
                     lab = labels[z, y, x]
                     if lab == 0 or not candidate[lab] or deep[c, lab]:
                         continue
-                    inside = True
-                    for k in range(offsets.shape[0]):
-                        zz = z + offsets[k, 0]
-                        yy = y + offsets[k, 1]
-                        xx = x + offsets[k, 2]
-                        if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
-                            if labels[zz, yy, xx] != lab:
-                                inside = False
-                                break
-                    if inside:
+                    if not other_label_within(labels, z, y, x, lab, offsets):
                         deep[c, lab] = True
     out = np.zeros(candidate.size, np.bool_)
     for c in range(n_chunks):
