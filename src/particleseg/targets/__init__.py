@@ -1,4 +1,4 @@
-"""Instance labels <-> border-core maps (numpy/scipy/cc3d/edt and a numba kernel; no torch)."""
+"""Instance labels <-> border-core maps (numpy, fastremap and numba kernels; no torch)."""
 
 from particleseg.targets.border_core import (
     BACKGROUND,

@@ -1,15 +1,15 @@
 """Instance labels <-> border-core maps (0 background, 1 core, 2 border).
 
-Whole-volume operations only (cc3d, fastremap and compiled numba passes): no Python
+Whole-volume operations only (fastremap and compiled numba passes): no Python
 loop over particles or components, so the cost is linear in the number of voxels.
 """
 
 from __future__ import annotations
 
-import cc3d
 import fastremap
 import numpy as np
 
+from particleseg.targets._components import label_components
 from particleseg.targets._distance import (
     depth_squared,
     relabel_inplace,
@@ -118,7 +118,8 @@ def _demote_small_cores_inplace(
 ) -> int:
     """:func:`demote_small_cores` in place on uint32 ``cores``; returns the number kept.
 
-    ``n`` is the largest label when the caller knows it (cc3d returns it), saving a pass.
+    ``n`` is the largest label when the caller knows it (the labelling returns it),
+    saving a pass.
     """
     n = int(cores.max(initial=0)) if n is None else int(n)
     if n == 0:
@@ -170,15 +171,11 @@ def border_core_to_instance(
             f"found {int(border_core.max())}"
         )
     spacing = _spacing3(spacing)
-    # C order throughout: cc3d keeps its input's memory order, and the in-place numba passes
-    # below need C-contiguous labels (a Fortran-ordered map once skipped the small-core rule).
+    # C order throughout: the in-place numba passes below need C-contiguous labels (a
+    # Fortran-ordered map once skipped the small-core rule).
     border_core = np.ascontiguousarray(border_core)
-    components = cc3d.connected_components(
-        border_core, connectivity=connectivity, out_dtype=np.uint32, binary_image=True
-    )
-    cores, n_found = cc3d.connected_components(
-        border_core == CORE, connectivity=connectivity, out_dtype=np.uint32, return_N=True
-    )
+    components, _ = label_components(border_core, None, connectivity)
+    cores, n_found = label_components(border_core, CORE, connectivity)
     n_cores = _demote_small_cores_inplace(
         cores, small_core_distance, small_core_fraction, small_core_max_distance, spacing, n_found
     )
@@ -203,8 +200,9 @@ def border_core_to_instance(
             ids, _ = fastremap.renumber(point_comp[coreless], preserve_zero=False)
             found[coreless] = ids.astype(np.uint32) + np.uint32(n_cores)
         labels[where] = found
-    # Already 1..N: kept cores are 1..n_cores (cc3d numbers 1..n, the small-core rule renumbers
-    # the kept ones in order), every core keeps its own label, and coreless components follow.
+    # Already 1..N: kept cores are 1..n_cores (the labelling numbers 1..n, the small-core rule
+    # renumbers the kept ones in order), every core keeps its own label, and coreless
+    # components follow.
     return labels
 
 
