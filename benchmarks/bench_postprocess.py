@@ -5,15 +5,20 @@ Prints, side by side with the reference approach (benchmarks/reference_postproce
   IoU >= 0.9 (and exactly), on densely packed touching ellipsoids and on painted (overlapping)
   ones, at 256^3 (800 particles) and 512^3 (6,400);
 - border_core_to_instance seconds at 256^3 and 512^3 and their ratio, timed in this process and
-  again in a fresh process per size that holds only the maps; peak RSS at 512^3 (child process
-  that only loads the map and converts it);
+  again in a fresh process per size that holds only the maps; the same ratio with the content
+  held fixed (each 512^3 pack against its own eight 256^3 octants: the 512^3 packs hold about 5%
+  more foreground per voxel than the 256^3 ones, whose particles lose more to the box's faces);
+  peak RSS at 512^3 (child process that only loads the map and converts it);
 - evaluate_instances seconds at 256^3.
 
 Usage: python benchmarks/bench_postprocess.py [--skip-reference] [--skip-512] [--no-prewarm]
 
-Our CI and development machines are VMs that back guest memory lazily: the first touch of memory
-the VM has not used yet costs about 2.3 s/GB (later touches about 0.15 s/GB), which would make the
-first large case look slow for reasons unrelated to the code. The bench touches 8 GB once first.
+Our CI and development machines are VMs that back guest memory lazily and take freed memory
+back (virtio free page reporting): memory the process freed more than about 2 s ago costs 1-2 s/GB
+to touch again, memory freed just before about 0.1 s/GB. A 512^3 call allocates about 1.7 GB, so
+it is slow whenever its memory sat free for a while: the first call of a case, or one that follows
+smaller calls. Each case is therefore timed as REPEAT back-to-back calls and reported by the
+median. The 8 GB pre-touch at the start only spares the very first case.
 """
 
 from __future__ import annotations
@@ -108,6 +113,24 @@ def child_seconds(paths: list[Path]) -> float:
     return statistics.mean(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def octant_ratio(bc: np.ndarray) -> tuple[float, float]:
+    """Median seconds of the whole map and the mean over its eight octants (each median).
+
+    Each octant and then the whole map run REPEAT times back to back, so the memory each call
+    needs was freed by the call before it (see the module docstring).
+    """
+    h = [s // 2 for s in bc.shape]
+    octants = [
+        np.ascontiguousarray(bc[z : z + h[0], y : y + h[1], x : x + h[2]])
+        for z in (0, h[0])
+        for y in (0, h[1])
+        for x in (0, h[2])
+    ]
+    part = statistics.mean(timed(border_core_to_instance, o, repeat=REPEAT)[0] for o in octants)
+    whole = timed(border_core_to_instance, bc, repeat=REPEAT)[0]
+    return whole, part
+
+
 def child_peak_rss(path: Path) -> float:
     """Peak RSS (GB) of a fresh process that loads ``path`` and runs border_core_to_instance.
 
@@ -177,7 +200,7 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row.get(k, "-") for k in rows[0]) + " |")
 
-    # Scaling on like volumes: the 256^3 and 512^3 packs of the same kind, same density.
+    # Scaling as the issue states it: the 256^3 and 512^3 packs of the same kind.
     kinds = [(mode, gap) for size, _, mode, gap, _ in CASES if size == 512]
     t256 = statistics.mean(times[(256, m, g)] for m, g in kinds)
     print(
@@ -205,6 +228,22 @@ def main() -> None:
         print(
             f"  in a fresh process per size that holds only the two maps: {c256:.2f} s and "
             f"{c512:.2f} s = {c512 / c256:.1f}x"
+        )
+        ratios = []
+        for path in maps[512]:
+            whole, part = octant_ratio(np.load(path))
+            ratios.append(whole / part)
+            print(
+                f"  same content: {path.stem} {whole:.2f} s, its 256^3 octants {part:.2f} s each "
+                f"= {whole / part:.1f}x"
+            )
+        fg = {
+            size: statistics.mean(float(np.mean(np.load(p) != 0)) for p in maps[size])
+            for size in maps
+        }
+        print(
+            f"  foreground share of the voxels: 256^3 packs {fg[256]:.1%}, 512^3 packs "
+            f"{fg[512]:.1%}; 512^3 against its own octants: {statistics.mean(ratios):.1f}x"
         )
         path = maps[512][0]  # the touching pack
         print(
