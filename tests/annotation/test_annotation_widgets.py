@@ -25,6 +25,7 @@ from annotation_helpers import (  # noqa: E402
 napari = pytest.importorskip("napari")
 pytest.importorskip("magicgui")
 
+from particleseg.annotation.screenshots import opengl_available, save_screenshot  # noqa: E402
 from particleseg.annotation.widgets import (  # noqa: E402
     BORDER_NAME,
     INSTANCES_NAME,
@@ -32,8 +33,6 @@ from particleseg.annotation.widgets import (  # noqa: E402
     PREVIEW_NAME,
     add_annotation_tools,
     launch,
-    opengl_available,
-    save_screenshot,
 )
 from particleseg.io import load_dataset, write_volume  # noqa: E402
 

@@ -8,6 +8,7 @@
 - :func:`save_sample` (:mod:`.sample`): write the result into a dataset folder;
 - ``python -m particleseg.annotation`` (:mod:`.cli`): the same without a GUI;
 - :mod:`.widgets`: napari tools (needs the ``napari`` extra; imported only on demand).
+- :mod:`.screenshots`: PNG screenshots of a viewer and a tool's panel (used with :mod:`.widgets`).
 
 Nothing here imports torch; napari and magicgui are imported only by :mod:`.widgets`.
 """
