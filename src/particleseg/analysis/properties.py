@@ -23,7 +23,7 @@ side ``spacing`` around it; a particle is the union of its voxels' boxes (the *v
   octahedron enclosing 1/6 of its volume).
 * ``feret_max``, ``feret_min``: largest and smallest caliper diameter of the voxel solid, i.e.
   of the convex hull of the voxel *corners*; ``feret_ratio`` = min / max. Both exact (Feret min
-  by the facet-vertex / edge-edge antipodal pairs; see :mod:`particleseg.analysis._geometry`).
+  by the facet-vertex / edge-edge antipodal pairs; see :mod:`particleseg.analysis._feret`).
   A box of ``a x b x c`` voxels gives exactly ``min(a, b, c)`` and ``sqrt(a^2 + b^2 + c^2)``;
   a digitised ball of radius r gives values in ``[2r - d, 2r + d]``, d the voxel diagonal
   (Feret min typically within a voxel of 2r, Feret max up to about 1.5 voxels above it).
