@@ -171,8 +171,8 @@ def border_core_to_instance(
             f"found {int(border_core.max())}"
         )
     spacing = _spacing3(spacing)
-    # C order throughout: the in-place numba passes below need C-contiguous labels (a
-    # Fortran-ordered map once skipped the small-core rule).
+    # One C-ordered copy for both labellings (each would otherwise copy a map in another order);
+    # their labels are C-ordered, as the in-place passes below need.
     border_core = np.ascontiguousarray(border_core)
     components, _ = label_components(border_core, None, connectivity)
     cores, n_found = label_components(border_core, CORE, connectivity)
