@@ -217,7 +217,7 @@ def test_write_dataset_json_rejects_non_dict_sample(tmp_path: Path) -> None:
 
 
 def test_splits_constant() -> None:
-    assert SPLITS == ("train", "id_test", "ood_test")
+    assert SPLITS == ("train", "val", "id_test", "ood_test")
 
 
 def test_validate_dataset_ok(dataset_dir: Path) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 from particleseg.io.metadata import parse_metadata
 
 DATASET_JSON = "dataset.json"
-SPLITS = ("train", "id_test", "ood_test")
+# ``val``: labelled scans that no training uses, for choosing checkpoints and thresholds.
+SPLITS = ("train", "val", "id_test", "ood_test")
 _RESERVED = ("name", "description", "samples")
 
 
@@ -64,8 +65,12 @@ def parse_header(doc: Any, path: Path) -> tuple[dict[str, Any], list[Any], str, 
     return header, samples, unit, problems
 
 
-def _path_field(d: dict[str, Any], key: str, root: Path, problems: list[str]) -> Path | None:
+def _path_field(
+    d: dict[str, Any], key: str, root: Path, problems: list[str], required: bool = True
+) -> Path | None:
     value = d.get(key)
+    if value is None and not required:
+        return None
     if value is None:
         problems.append(f'missing "{key}" (path of the {key} volume, relative to the dataset)')
         return None
@@ -94,8 +99,9 @@ def _parse_sample(d: Any, root: Path, default_unit: str) -> tuple[dict[str, Any]
         problems.append(f'"group" must be a non-empty string, got {group!r}')
     image = _path_field(d, "image", root, problems)
     label = _path_field(d, "label", root, problems)
+    phases = _path_field(d, "phases", root, problems, required=False)
     metadata, meta_problems = parse_metadata(d, default_unit)
-    fields = {"name": name, "image": image, "label": label, "metadata": metadata}
+    fields = {"name": name, "image": image, "label": label, "metadata": metadata, "phases": phases}
     fields.update(split=split, group=group)
     return fields, problems + meta_problems
 

@@ -15,8 +15,11 @@
 
 Every sample needs ``name`` (unique), ``image`` and ``label`` (paths relative to the dataset
 folder), ``spacing``, ``particle_size`` or ``particle_size_px``, and ``split`` (``train``,
-``id_test`` or ``ood_test``); ``unit`` (default: the dataset's ``unit``, else ``"mm"``) and
-``group`` (default: the sample name; used for stratified folds) are optional. Top-level keys other
+``val``, ``id_test`` or ``ood_test``); ``unit`` (default: the dataset's ``unit``, else ``"mm"``) and
+``group`` (default: the sample name; used for stratified folds) and ``phases`` (a uint8 phase map
+of the sample, codes in :mod:`particleseg.synth.phases`, for appearance randomization) are
+optional. Split ``val`` holds labelled scans that no training uses (checkpoint and threshold
+choice). Top-level keys other
 than ``name``, ``description`` and ``samples`` are kept in :attr:`Dataset.extra`.
 """
 
@@ -53,8 +56,9 @@ class SampleEntry:
         image: Absolute path of the image volume.
         label: Absolute path of the instance label volume (uint32, 0 = background), or None.
         metadata: Spacing and particle size.
-        split: ``"train"``, ``"id_test"`` or ``"ood_test"``.
+        split: ``"train"``, ``"val"``, ``"id_test"`` or ``"ood_test"``.
         group: Group for stratified folds (defaults to the sample name).
+        phases: Absolute path of the sample's uint8 phase map, or None.
     """
 
     name: str
@@ -63,6 +67,7 @@ class SampleEntry:
     metadata: SampleMetadata
     split: str
     group: str
+    phases: Path | None = None
 
 
 @dataclass
@@ -84,7 +89,7 @@ class Dataset:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def split(self, name: str) -> list[SampleEntry]:
-        """Samples of one split (``"train"``, ``"id_test"`` or ``"ood_test"``), in file order.
+        """Samples of one split (one of ``SPLITS``), in file order.
 
         Raises:
             ValueError: If ``name`` is not a known split.
