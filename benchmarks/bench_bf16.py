@@ -9,6 +9,7 @@ Usage: python benchmarks/bench_bf16.py CHECKPOINT [--experiment cpu_small] [--da
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -44,8 +45,7 @@ def main() -> None:
                 f"paths.root={ROOT}",
                 "paths.output_dir=/tmp",
                 "data.num_workers=0",
-                f"data.intensity_stats={{mean: {model.intensity_stats['mean']}, "
-                f"std: {model.intensity_stats['std']}}}",
+                f"data.normalization={json.dumps(model.normalization)}",
             ],
         )
     dm = instantiate(cfg.data)

@@ -27,7 +27,7 @@ from particleseg.metrics import evaluate_instances
 from particleseg.postprocess.resample import nearest_source_index
 from particleseg.synth.dataset import make_sample, mean_equivalent_diameter
 from particleseg.targets import border_core_to_instance, filter_small_particles
-from particleseg.transforms.intensity import zscore
+from particleseg.transforms.normalization import normalization_for_scan
 from particleseg.transforms.resize import resize_image, resized_shape, zoom_factors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     model = load_checkpoint(args.model)
-    stats = model.intensity_stats
     print(
         "| scan | particle px | network / scan voxels | network grid: F1_inst | Merger | "
         "Splitter | scan grid: F1_inst | Merger | Splitter | s (net, scan) |"
@@ -68,7 +67,7 @@ def main() -> None:
         image, labels, _ = make_sample(shape, scene, CT, "full", seed)
         size_px = mean_equivalent_diameter(labels)
         net_shape = resized_shape(shape, zoom_factors(size_px, model.target_particle_size))
-        x = zscore(resize_image(image, net_shape), stats["mean"], stats["std"])
+        x = normalization_for_scan(image, model.normalization)(resize_image(image, net_shape))
         probs = predict_probabilities(
             model.net, torch.from_numpy(x)[None, None], model.patch_size, autocast=True
         )[0]

@@ -103,7 +103,7 @@ def in_memory(scan_path: str, model_path: str, size_px: float) -> None:
     from particleseg.inference.run_state import peak_rss_bytes
     from particleseg.inference.sliding_window import predict_probabilities
     from particleseg.targets import border_core_to_instance, filter_small_particles
-    from particleseg.transforms.intensity import zscore
+    from particleseg.transforms.normalization import normalization_for_scan
     from particleseg.transforms.resize import (
         resize_image,
         resize_labels,
@@ -115,8 +115,8 @@ def in_memory(scan_path: str, model_path: str, size_px: float) -> None:
     model = load_checkpoint(model_path)
     scan = np.load(scan_path)
     shape = resized_shape(scan.shape, zoom_factors(size_px, model.target_particle_size))
-    stats = model.intensity_stats
-    image = torch.from_numpy(zscore(resize_image(scan, shape), stats["mean"], stats["std"]))
+    normalize = normalization_for_scan(scan, model.normalization)
+    image = torch.from_numpy(normalize(resize_image(scan, shape)))
     probs = predict_probabilities(model.net, image[None, None], model.patch_size, autocast=True)
     border_core = probs[0].argmax(0).numpy().astype(np.uint8)
     del probs, image

@@ -24,11 +24,14 @@ TINY_NET = {
 }
 
 
-def write_checkpoint(path, patch=(16, 16, 16), target=8.0, seed=0, bias_core=0.0):
+def write_checkpoint(
+    path, patch=(16, 16, 16), target=8.0, seed=0, bias_core=0.0, normalization=None
+):
     """A checkpoint in train.py's format with a randomly initialised tiny U-Net.
 
     ``bias_core`` is added to the last layer's core logit so that the untrained net predicts
-    some cores (more particles to post-process).
+    some cores (more particles to post-process). Without ``normalization`` the checkpoint is an
+    older version's: a global z-score in ``intensity_stats`` only.
     """
     torch.manual_seed(seed)
     net = instantiate(TINY_NET)
@@ -41,7 +44,11 @@ def write_checkpoint(path, patch=(16, 16, 16), target=8.0, seed=0, bias_core=0.0
             "state_dict": state,
             CHECKPOINT_KEY: {
                 "net_config": TINY_NET,
-                "intensity_stats": {"mean": 100.0, "std": 20.0},
+                **(
+                    {"normalization": normalization}
+                    if normalization is not None
+                    else {"intensity_stats": {"mean": 100.0, "std": 20.0}}
+                ),
                 "target_particle_size": float(target),
                 "border_thickness": 1,
                 "patch_size": list(patch),

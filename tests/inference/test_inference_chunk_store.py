@@ -16,7 +16,10 @@ from particleseg.inference.model import load_checkpoint
 from particleseg.inference.plan import plan_chunks
 from particleseg.inference.windows import WindowSums
 from particleseg.transforms.intensity import zscore
+from particleseg.transforms.normalization import fit_normalization
 from particleseg.transforms.resize import resize_image
+
+ZSCORE = fit_normalization(np.zeros(0), {"scheme": "global_zscore", "mean": 100.0, "std": 20.0})
 
 
 def plain_probabilities(model, scan, network_shape):
@@ -38,7 +41,7 @@ def run_chunks(model, scan, plan, root, order, probabilities=True):
     sums = WindowSums(model.net, model.patch_size)
     finalized_now = 0
     for c in order:
-        image = torch.from_numpy(chunk_image(scan, plan, c, 100.0, 20.0))
+        image = torch.from_numpy(chunk_image(scan, plan, c, ZSCORE))
         starts = plan.windows(c) - np.asarray(plan.extent(c)[0])
         if len(starts):
             result = sums(image, starts).numpy()

@@ -23,7 +23,7 @@ def test_exported_model_predicts_like_the_checkpoint(tiny_checkpoint, tmp_path, 
     out = export_model(tiny_checkpoint, tmp_path / "model.ckpt", dtype)
     original, exported = load_checkpoint(tiny_checkpoint), load_checkpoint(out)
     assert exported.patch_size == original.patch_size
-    assert exported.intensity_stats == original.intensity_stats
+    assert exported.normalization == original.normalization
     assert all(p.dtype == torch.float32 for p in exported.net.parameters())
     image = blobs((20, 20, 20), 4, 4)
     a, b = probabilities(original, image), probabilities(exported, image)

@@ -53,7 +53,7 @@ def test_training_step_and_validation_prediction_shapes():
 
 def test_checkpoint_metadata_round_trip():
     m = tiny_module(target_particle_size=24, border_thickness=2)
-    m.intensity_stats = {"mean": 1.0, "std": 2.0, "n_voxels": 3}
+    m.normalization = {"scheme": "global_zscore", "mean": 1.0, "std": 2.0}
     m.net_config = {"_target_": "particleseg.models.UNet", "n_stages": 3}
     ckpt = {}
     m.on_save_checkpoint(ckpt)
@@ -62,7 +62,23 @@ def test_checkpoint_metadata_round_trip():
     assert meta["patch_size"] == [16, 16, 16]
     other = tiny_module()
     other.on_load_checkpoint(ckpt)
-    assert other.intensity_stats == m.intensity_stats and other.net_config == m.net_config
+    assert other.normalization == m.normalization and other.net_config == m.net_config
+    assert meta["intensity_stats"] == {"mean": 1.0, "std": 2.0}  # read by older versions
+
+
+def test_checkpoint_of_an_older_version_loads_as_global_zscore():
+    m = tiny_module()
+    m.on_load_checkpoint({CHECKPOINT_KEY: {"intensity_stats": {"mean": 5.0, "std": 3.0}}})
+    assert m.normalization == {"scheme": "global_zscore", "mean": 5.0, "std": 3.0}
+
+
+def test_per_scan_normalization_is_stored_without_zscore_stats():
+    m = tiny_module()
+    m.normalization = {"scheme": "percentile", "lower": 0.01, "upper": 0.99}
+    ckpt = {}
+    m.on_save_checkpoint(ckpt)
+    assert ckpt[CHECKPOINT_KEY]["normalization"]["scheme"] == "percentile"
+    assert ckpt[CHECKPOINT_KEY]["intensity_stats"] is None
 
 
 class _Trainer:

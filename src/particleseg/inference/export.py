@@ -9,6 +9,11 @@ optionally, the post-processing thresholds tuned for it (predict uses them by de
 
     python -m particleseg.inference.export CHECKPOINT OUT.ckpt [--dtype float16|bfloat16|float32]
         [--postprocess tuned.json]   # a file from python -m particleseg.inference.tune
+        [--per-scan-from DATASET]    # a global z-score model normalized per scan instead
+
+``--per-scan-from`` gives a model trained with the global z-score the per-scan normalization
+(:func:`particleseg.transforms.normalization.zscore_as_percentile`, measured on the dataset's
+train split: the scans it was trained on), so gain, offset and bit depth stop mattering.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from pathlib import Path
 import torch
 
 from particleseg.inference.model import CHECKPOINT_KEY, load_checkpoint
+from particleseg.io import load_dataset, read_volume
 from particleseg.io._atomic import atomic_path
+from particleseg.transforms.normalization import resolve_config, zscore_as_percentile
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -32,6 +39,7 @@ def export_model(
     out: str | os.PathLike,
     dtype: str = "float16",
     postprocess: dict | None = None,
+    normalization: dict | None = None,
 ) -> Path:
     """Write the network of ``checkpoint`` with its metadata to ``out`` (atomically).
 
@@ -41,6 +49,7 @@ def export_model(
         dtype: storage dtype of floating-point weights: float16, bfloat16 or float32.
         postprocess: thresholds tuned for this model (keys of predict's ``postprocess``),
             stored in the metadata; predict takes them where its own values are null.
+        normalization: a normalization scheme config to store instead of the checkpoint's.
 
     Returns:
         ``Path(out)``.
@@ -61,6 +70,11 @@ def export_model(
         "global_step": ckpt.get("global_step"),
         "storage_dtype": dtype,
     }
+    if normalization is not None:
+        meta["normalization"] = resolve_config(normalization)
+        meta.pop("intensity_stats", None)
+        if meta["normalization"]["scheme"] == "global_zscore":
+            meta["intensity_stats"] = {k: meta["normalization"][k] for k in ("mean", "std")}
     if postprocess:
         meta["postprocess"] = {str(k): v for k, v in dict(postprocess).items()}
     state = {
@@ -83,8 +97,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--postprocess", type=Path, help="JSON with tuned thresholds (its 'params', or flat)"
     )
+    parser.add_argument(
+        "--per-scan-from",
+        type=Path,
+        help="dataset folder: normalize per scan, matched to the global z-score on its train split",
+    )
     args = parser.parse_args(argv)
     try:
+        normalization = None
+        if args.per_scan_from is not None:
+            dataset = load_dataset(args.per_scan_from)
+            scans = (read_volume(e.image) for e in dataset.split("train"))
+            normalization = zscore_as_percentile(
+                load_checkpoint(args.checkpoint).normalization, scans
+            )
         postprocess = None
         if args.postprocess is not None:
             try:
@@ -92,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
             except (OSError, json.JSONDecodeError) as err:
                 raise ValueError(f"{args.postprocess}: cannot read the thresholds ({err})") from err
             postprocess = tuned.get("params", tuned)
-        path = export_model(args.checkpoint, args.out, args.dtype, postprocess)
+        path = export_model(args.checkpoint, args.out, args.dtype, postprocess, normalization)
     except ValueError as err:
         parser.exit(2, f"export: {err}\n")
     print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB)")

@@ -25,13 +25,13 @@ from torch.utils.data import DataLoader, Dataset
 from particleseg.inference.chunk_store import ChunkStore, touch_json
 from particleseg.inference.plan import ChunkPlan
 from particleseg.inference.windows import WindowSums
-from particleseg.transforms.intensity import zscore
+from particleseg.transforms.normalization import Normalization
 from particleseg.transforms.resize import resize_image_region
 
 N_CLASSES = 3  # background, core, border
 
 
-def chunk_image(scan: Any, plan: ChunkPlan, c: int, mean: float, std: float) -> np.ndarray:
+def chunk_image(scan: Any, plan: ChunkPlan, c: int, normalize: Normalization) -> np.ndarray:
     """The normalized network-grid image over chunk ``c``'s extent (zero in the padding).
 
     Args:
@@ -39,8 +39,7 @@ def chunk_image(scan: Any, plan: ChunkPlan, c: int, mean: float, std: float) -> 
             needs is read.
         plan: the chunk plan (its ``network_shape`` is the resized scan's shape).
         c: chunk number.
-        mean: z-score mean of the training images.
-        std: z-score standard deviation.
+        normalize: the scan's intensity normalization (fitted once per scan, before any chunk).
 
     Returns:
         float32 array of the extent's shape.
@@ -49,7 +48,7 @@ def chunk_image(scan: Any, plan: ChunkPlan, c: int, mean: float, std: float) -> 
     out = np.zeros([b - a for a, b in zip(start, stop, strict=True)], np.float32)
     lo, hi = plan.unpadded(start, stop)
     if all(b > a for a, b in zip(lo, hi, strict=True)):
-        region = zscore(resize_image_region(scan, plan.network_shape, lo, hi), mean, std)
+        region = normalize(resize_image_region(scan, plan.network_shape, lo, hi))
         at = tuple(
             slice(a + p - s, b + p - s) for a, b, p, s in zip(lo, hi, plan.pad, start, strict=True)
         )
@@ -84,16 +83,16 @@ class ChunkDataset(Dataset):
             worker, so that the dataset pickles without the data).
         plan: the chunk plan.
         chunks: chunk numbers to yield.
-        mean: z-score mean.
-        std: z-score standard deviation.
+        normalize: the scan's intensity normalization.
     """
 
-    def __init__(self, open_scan, plan: ChunkPlan, chunks: Sequence[int], mean: float, std: float):
+    def __init__(
+        self, open_scan, plan: ChunkPlan, chunks: Sequence[int], normalize: Normalization
+    ) -> None:
         self.open_scan = open_scan
         self.plan = plan
         self.chunks = list(chunks)
-        self.mean = float(mean)
-        self.std = float(std)
+        self.normalize = normalize
         self._scan = None
 
     def __len__(self) -> int:
@@ -105,7 +104,7 @@ class ChunkDataset(Dataset):
         c = self.chunks[i]
         start, _ = self.plan.extent(c)
         starts = self.plan.windows(c) - np.asarray(start)
-        image = chunk_image(self._scan, self.plan, c, self.mean, self.std)
+        image = chunk_image(self._scan, self.plan, c, self.normalize)
         release_pages(self._scan)
         return {"chunk": c, "image": torch.from_numpy(image), "starts": starts}
 
@@ -180,8 +179,7 @@ class ChunkDataModule(LightningDataModule):
         root: work folder of the chunk store.
         open_scan: callable returning the scan array.
         plan: the chunk plan.
-        mean: z-score mean.
-        std: z-score standard deviation.
+        normalize: the scan's intensity normalization.
         save_probabilities: also keep the probabilities.
         num_workers: DataLoader workers reading and resizing chunks (spawned).
     """
@@ -191,8 +189,7 @@ class ChunkDataModule(LightningDataModule):
         root,
         open_scan,
         plan: ChunkPlan,
-        mean: float,
-        std: float,
+        normalize: Normalization,
         save_probabilities: bool = False,
         num_workers: int = 0,
     ) -> None:
@@ -201,7 +198,7 @@ class ChunkDataModule(LightningDataModule):
         self.root = Path(root)
         self.open_scan = open_scan
         self.plan = plan
-        self.mean, self.std = mean, std
+        self.normalize = normalize
         self.save_probabilities = save_probabilities
         self.num_workers = int(num_workers)
         self.store: ChunkStore | None = None
@@ -224,7 +221,7 @@ class ChunkDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         """One chunk per batch, the list recorded by :meth:`prepare_data`."""
-        dataset = ChunkDataset(self.open_scan, self.plan, self.todo(), self.mean, self.std)
+        dataset = ChunkDataset(self.open_scan, self.plan, self.todo(), self.normalize)
         return DataLoader(
             dataset,
             batch_size=1,

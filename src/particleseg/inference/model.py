@@ -11,6 +11,8 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from particleseg.transforms.normalization import legacy_config, resolve_config
+
 CHECKPOINT_KEY = "particleseg"  # same key as particleseg.models.module.CHECKPOINT_KEY
 
 # The shipped default model (model card: MODEL_CARD.md beside it); ``model=default`` in predict.
@@ -39,7 +41,9 @@ class LoadedModel:
 
     Attributes:
         net: The network (eval mode, on the CPU).
-        intensity_stats: ``{"mean", "std", ...}`` of the training images (z-score).
+        normalization: The intensity normalization scheme the network was trained with (a
+            config of :func:`particleseg.transforms.normalization.resolve_config`; a model that
+            stored only ``intensity_stats`` gets ``global_zscore`` with them).
         target_particle_size: Mean particle diameter in voxels the network expects.
         border_thickness: Border width in voxels of that space.
         patch_size: Sliding-window size (z, y, x).
@@ -49,7 +53,7 @@ class LoadedModel:
     """
 
     net: nn.Module
-    intensity_stats: dict[str, Any]
+    normalization: dict[str, Any]
     target_particle_size: float
     border_thickness: int
     patch_size: tuple[int, int, int]
@@ -75,18 +79,28 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     except Exception as err:  # noqa: BLE001 - any load failure is an unreadable checkpoint
         raise ValueError(f"{path}: cannot read the checkpoint ({err})") from err
     meta = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
-    if not meta or not meta.get("net_config") or not meta.get("intensity_stats"):
+    if (
+        not meta
+        or not meta.get("net_config")
+        or not (meta.get("normalization") or meta.get("intensity_stats"))
+    ):
         raise ValueError(
-            f"{path}: no particleseg metadata (network config, intensity statistics); "
+            f"{path}: no particleseg metadata (network config, intensity normalization); "
             "is it a checkpoint written by train.py?"
         )
+    try:
+        normalization = resolve_config(
+            meta.get("normalization") or legacy_config(meta["intensity_stats"])
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: invalid intensity normalization in the model ({err})") from err
     net = instantiate(meta["net_config"])
     state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
     net.eval()
     return LoadedModel(
         net=net,
-        intensity_stats=dict(meta["intensity_stats"]),
+        normalization=normalization,
         target_particle_size=float(meta["target_particle_size"]),
         border_thickness=int(meta["border_thickness"]),
         patch_size=tuple(int(p) for p in meta["patch_size"]),

@@ -28,7 +28,12 @@ from particleseg.inference.chunk_store import touch_json
 from particleseg.inference.cost import check_cost, make_plan
 from particleseg.inference.cpu_stages import finish_outputs, resolve_postprocess, run_cpu_stages
 from particleseg.inference.inputs import ScanInput
-from particleseg.inference.lightning import ChunkDataModule, ChunkPredictor, ChunkWriter
+from particleseg.inference.lightning import (
+    ChunkDataModule,
+    ChunkPredictor,
+    ChunkWriter,
+    release_pages,
+)
 from particleseg.inference.model import LoadedModel
 from particleseg.inference.reports import write_analysis, write_overlay
 from particleseg.inference.run_state import (
@@ -42,6 +47,7 @@ from particleseg.inference.run_state import (
     prepare_output,
 )
 from particleseg.inference.windows import WindowSums
+from particleseg.transforms.normalization import Normalization, normalization_for_scan
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +100,18 @@ def predict_scan(
     t_start = time.perf_counter()
 
     plan, zoom = make_plan(scan, model, inference)
+    normalize = scan_normalization(scan, model)
     settings = {"inference": inference, "postprocess": postprocess}
     # what the result depends on (the number of DataLoader workers does not change it)
     facts = fingerprint(
         scan,
         model,
         plan,
-        {**settings, "inference": {k: v for k, v in inference.items() if k != "num_workers"}},
+        {
+            **settings,
+            "inference": {k: v for k, v in inference.items() if k != "num_workers"},
+            "normalization": normalize.to_dict(),
+        },
     )
     state = prepare_output(out, facts, overwrite, rank0)
     if state == "complete":
@@ -128,8 +139,7 @@ def predict_scan(
             work,
             scan.open,
             plan,
-            model.intensity_stats["mean"],
-            model.intensity_stats["std"],
+            normalize,
             save_probabilities=bool(outputs.get("probabilities")),
             num_workers=inference.get("num_workers", 0),
         )
@@ -193,6 +203,7 @@ def predict_scan(
             "source": scan.size_source,
             "estimate": scan.estimate,
         },
+        "normalization": normalize.to_dict(),
         "zoom": list(zoom),
         "network_shape": list(plan.network_shape),
         "model": {
@@ -226,4 +237,21 @@ def predict_scan(
     return summary
 
 
-__all__ = ["predict_scan"]
+def scan_normalization(scan: ScanInput, model: LoadedModel) -> Normalization:
+    """The model's intensity normalization fitted to ``scan`` (a bounded sample of its voxels).
+
+    Raises:
+        ValueError: naming the scan's file, when its grey values cannot be normalized (constant,
+            all NaN, too few voxels).
+    """
+    try:
+        array = scan.open()
+        try:
+            return normalization_for_scan(array, model.normalization)
+        finally:
+            release_pages(array)
+    except ValueError as err:
+        raise ValueError(f"{scan.path}: {err}") from err
+
+
+__all__ = ["predict_scan", "scan_normalization"]

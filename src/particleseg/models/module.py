@@ -19,6 +19,7 @@ from torch import nn
 from particleseg.inference.model import CHECKPOINT_KEY
 from particleseg.inference.sliding_window import predict_probabilities
 from particleseg.models.loss import DeepSupervisionLoss
+from particleseg.transforms.normalization import legacy_config
 
 
 class BorderCoreModule(L.LightningModule):
@@ -72,7 +73,7 @@ class BorderCoreModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.net = net
         self.loss = loss if loss is not None else DeepSupervisionLoss()
-        self.intensity_stats: dict | None = None
+        self.normalization: dict | None = None
         self.net_config: Mapping[str, Any] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
@@ -81,11 +82,11 @@ class BorderCoreModule(L.LightningModule):
 
     # -- training ----------------------------------------------------------------------------
     def on_fit_start(self) -> None:
-        """Take the intensity statistics of the training data, so checkpoints carry them."""
+        """Take the data's intensity normalization scheme, so checkpoints carry it."""
         dm = getattr(self.trainer, "datamodule", None)
-        stats = getattr(dm, "intensity_stats", None)
-        if stats is not None:
-            self.intensity_stats = stats.to_dict()
+        normalization = getattr(dm, "normalization", None)
+        if normalization is not None:
+            self.normalization = dict(normalization)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """Dice + CE (deep supervision) on one batch of patches."""
@@ -135,7 +136,9 @@ class BorderCoreModule(L.LightningModule):
         hp = self.hparams
         return {
             "net_config": dict(self.net_config) if self.net_config is not None else None,
-            "intensity_stats": self.intensity_stats,
+            "normalization": self.normalization,
+            # read by particleseg versions before per-scan normalization (global z-score only)
+            "intensity_stats": _zscore_stats(self.normalization),
             "target_particle_size": float(hp.target_particle_size),
             "border_thickness": int(hp.border_thickness),
             "patch_size": [int(p) for p in hp.patch_size],
@@ -148,5 +151,14 @@ class BorderCoreModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Restore the intensity statistics saved with the weights."""
         meta = checkpoint.get(CHECKPOINT_KEY) or {}
-        self.intensity_stats = meta.get("intensity_stats")
+        self.normalization = meta.get("normalization") or (
+            legacy_config(meta["intensity_stats"]) if meta.get("intensity_stats") else None
+        )
         self.net_config = meta.get("net_config")
+
+
+def _zscore_stats(normalization: dict | None) -> dict | None:
+    """``{"mean", "std"}`` of a ``global_zscore`` scheme, else None."""
+    if not normalization or normalization.get("scheme") != "global_zscore":
+        return None
+    return {"mean": normalization["mean"], "std": normalization["std"]}
