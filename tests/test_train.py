@@ -131,7 +131,9 @@ def test_short_run_validates_checkpoints_and_resumes(tiny_dataset, tmp_path):
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     meta = ckpt["particleseg"]
     assert meta["target_particle_size"] == 8 and meta["border_thickness"] == 1
-    assert meta["intensity_stats"]["std"] > 0 and meta["net_config"]["n_stages"] == 3
+    assert meta["normalization"]["scheme"] == "percentile"  # the default for new models
+    assert meta["normalization"]["upper"] > meta["normalization"]["lower"]
+    assert meta["net_config"]["n_stages"] == 3
     assert ckpt["global_step"] == 6
     model = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")  # no training config needed
     assert model.target_particle_size == 8 and model.patch_size == (16, 16, 16)

@@ -7,7 +7,7 @@ from particleseg.data.prepare import prepare_arrays, prepare_sample
 from particleseg.io import load_dataset, write_dataset_json, write_volume
 from particleseg.synth import packed_ellipsoids
 from particleseg.targets import instance_to_border_core
-from particleseg.transforms.intensity import IntensityStats
+from particleseg.transforms.normalization import fit_normalization
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def dataset(tmp_path_factory):
     return load_dataset(root)
 
 
-STATS = IntensityStats(mean=2000.0, std=1500.0, n_voxels=1)
+STATS = {"scheme": "global_zscore", "mean": 2000.0, "std": 1500.0}
 
 
 def test_prepare_resizes_then_converts(dataset):
@@ -51,7 +51,7 @@ def test_prepare_resizes_then_converts(dataset):
 def test_prepare_keeps_every_particle_when_shrinking():
     labels = packed_ellipsoids((24, 48, 48), 40, (1.5, 4), seed=3).astype(np.uint32)
     image = (labels > 0).astype(np.float32)
-    _, inst, _, _ = prepare_arrays(image, labels, STATS, (0.4, 0.4, 0.4), 1)
+    _, inst, _, _ = prepare_arrays(image, labels, fit_normalization([], STATS), (0.4, 0.4, 0.4), 1)
     assert len(np.unique(inst)) - 1 == len(np.unique(labels)) - 1
 
 

@@ -17,6 +17,7 @@ from particleseg.data.folds import split_fold
 from particleseg.data.prepare import PreparedSample, prepare_sample
 from particleseg.io import SampleEntry, load_dataset, read_volume
 from particleseg.transforms.intensity import IntensityStats, compute_intensity_stats
+from particleseg.transforms.normalization import resolve_config
 from particleseg.transforms.touching import extract_particles
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,14 @@ class ParticleDataModule(L.LightningDataModule):
         val_crop_size: Size of the fixed validation crops (z, y, x).
         val_crops_per_sample: Crops per validation sample.
         cache_dir: Folder for prepared samples (memory-mapped by workers); None = in memory.
-        intensity_stats: ``{"mean", "std"}`` to use instead of computing them on the training
-            images of the fold.
+        normalization: The intensity normalization scheme (a config of
+            :func:`particleseg.transforms.normalization.resolve_config`): ``{"scheme":
+            "percentile", ...}`` per scan (default), or ``{"scheme": "global_zscore"}``, whose
+            mean and std are ``intensity_stats`` or else computed on the fold's training images.
+        intensity_stats: ``{"mean", "std"}`` for ``global_zscore`` instead of computing them.
+        appearance: Callable ``(normalization=...) -> dict transform`` (a ``_partial_`` of
+            :class:`particleseg.transforms.appearance.RandAppearanced`) re-rendering patches of
+            samples that have a phase map, or None.
         seed: Seed of the validation crops and template subsample.
         worker_start_method: How DataLoader workers start: ``"spawn"`` (default) or
             ``"forkserver"``; ``"fork"`` is unsafe here because the parent has already run
@@ -80,18 +87,21 @@ class ParticleDataModule(L.LightningDataModule):
         val_crop_size: Sequence[int] | None = None,
         val_crops_per_sample: int = 2,
         cache_dir: str | None = None,
+        normalization: dict | None = None,
         intensity_stats: dict | None = None,
+        appearance: Callable | None = None,
         seed: int = 0,
         worker_start_method: str = "spawn",
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["augmentation", "touching"])
+        self.save_hyperparameters(logger=False, ignore=["augmentation", "touching", "appearance"])
         for key, value in list(self.hparams.items()):  # plain values: weights-only checkpoints
             if isinstance(value, (ListConfig, DictConfig)):
                 self.hparams[key] = OmegaConf.to_container(value, resolve=True)
         self.augmentation = augmentation
         self.touching = touching
-        self.intensity_stats: IntensityStats | None = None
+        self.appearance = appearance
+        self.normalization: dict | None = None
         self.train_set: TrainPatches | None = None
         self.val_set: ValidationCrops | None = None
 
@@ -112,17 +122,22 @@ class ParticleDataModule(L.LightningDataModule):
         t, v = split_fold([e.group for e in train], hp.fold, hp.n_folds, hp.fold_seed)
         return [train[i] for i in t], [train[i] for i in v]
 
-    def _stats(self, entries: list[SampleEntry]) -> IntensityStats:
-        if self.hparams.intensity_stats is not None:
-            return IntensityStats.from_dict(dict(self.hparams.intensity_stats))
-        return compute_intensity_stats(read_volume(e.image) for e in entries)
-
-    def _prepare(self, entries: list[SampleEntry], stats: IntensityStats) -> list[PreparedSample]:
+    def _normalization(self, entries: list[SampleEntry]) -> dict:
+        """The resolved scheme config; ``global_zscore`` gets the training statistics."""
         hp = self.hparams
-        return [
-            prepare_sample(e, stats, hp.target_particle_size, hp.border_thickness, hp.cache_dir)
-            for e in entries
-        ]
+        cfg = dict(hp.normalization or {"scheme": "percentile"})
+        if cfg.get("scheme") == "global_zscore" and "mean" not in cfg:
+            if hp.intensity_stats is not None:
+                stats = IntensityStats.from_dict(dict(hp.intensity_stats))
+            else:
+                stats = compute_intensity_stats(read_volume(e.image) for e in entries)
+            cfg.update(mean=stats.mean, std=stats.std)
+        return resolve_config(cfg)
+
+    def _prepare(self, entries: list[SampleEntry], normalization: dict) -> list[PreparedSample]:
+        hp = self.hparams
+        size, border = hp.target_particle_size, hp.border_thickness
+        return [prepare_sample(e, normalization, size, border, hp.cache_dir) for e in entries]
 
     # -- Lightning hooks ---------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -130,9 +145,9 @@ class ParticleDataModule(L.LightningDataModule):
         if self.hparams.cache_dir is None:
             return
         train, val = self.fold_entries()
-        stats = self._stats(train)
+        normalization = self._normalization(train)
         log.info("preparing %d samples into %s", len(train) + len(val), self.hparams.cache_dir)
-        self._prepare(train + [e for e in val if e not in train], stats)
+        self._prepare(train + [e for e in val if e not in train], normalization)
 
     def setup(self, stage: str | None = None) -> None:
         """Build the patch dataset, the particle templates and the validation crops."""
@@ -140,9 +155,9 @@ class ParticleDataModule(L.LightningDataModule):
             return
         hp = self.hparams
         train_entries, val_entries = self.fold_entries()
-        self.intensity_stats = self._stats(train_entries)
-        train = self._prepare(train_entries, self.intensity_stats)
-        val = self._prepare(val_entries, self.intensity_stats)
+        self.normalization = self._normalization(train_entries)
+        train = self._prepare(train_entries, self.normalization)
+        val = self._prepare(val_entries, self.normalization)
         patch = tuple(int(p) for p in hp.patch_size)
         augmentation = initial = None
         if self.augmentation is not None:
@@ -155,6 +170,12 @@ class ParticleDataModule(L.LightningDataModule):
                 touching = self.touching(templates=templates)
             else:
                 log.warning("no particle qualifies for the touching augmentation; it is off")
+        appearance = None
+        if self.appearance is not None:
+            if any(s.phases is not None for s in train):
+                appearance = self.appearance(normalization=self.normalization)
+            else:
+                log.warning("no training sample has a phase map; appearance randomization is off")
         self.train_set = TrainPatches(
             train,
             patch,
@@ -163,6 +184,7 @@ class ParticleDataModule(L.LightningDataModule):
             oversample_fg=hp.oversample_fg,
             touching=touching,
             augmentation=augmentation,
+            appearance=appearance,
         )
         crop = tuple(hp.val_crop_size) if hp.val_crop_size is not None else patch
         self.val_set = ValidationCrops(

@@ -19,7 +19,7 @@ def _centre_crop(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
 
 
 class TrainPatches(Dataset):
-    """Random training patches: sample -> (foreground-forced) crop -> touching paste -> augment.
+    """Random patches: sample -> (foreground-forced) crop -> appearance -> touching -> augment.
 
     Each item draws its own seed from torch's generator, which Lightning/torch seed per worker and
     per epoch, so epochs differ and a seeded run is reproducible.
@@ -33,6 +33,9 @@ class TrainPatches(Dataset):
         touching: Dict transform pasting a touching particle (keys image, label, instance), or None.
         augmentation: Dict transform (keys image, label) returning ``patch_size`` tensors, or None
             for a plain centre crop.
+        appearance: Dict transform re-rendering the image from the crop's phase map (keys image,
+            phases, phase_sample; :class:`particleseg.transforms.appearance.RandAppearanced`),
+            or None. Samples without a phase map keep their image.
 
     Items are dicts: ``image`` float32 (1, z, y, x), ``label`` int64 (1, z, y, x) border-core.
     """
@@ -46,6 +49,7 @@ class TrainPatches(Dataset):
         oversample_fg: float = 1 / 3,
         touching: Callable | None = None,
         augmentation: Callable | None = None,
+        appearance: Callable | None = None,
     ) -> None:
         if not samples:
             raise ValueError("no training samples: the training split of this fold is empty")
@@ -61,6 +65,7 @@ class TrainPatches(Dataset):
         self.oversample_fg = float(oversample_fg)
         self.touching = touching
         self.augmentation = augmentation
+        self.appearance = appearance
 
     def __len__(self) -> int:
         return self.length
@@ -79,6 +84,11 @@ class TrainPatches(Dataset):
             "label": crop_padded(s.border_core, start, size)[None],
             "instance": crop_padded(s.instances, start, size)[None],
         }
+        if self.appearance is not None and s.phases is not None:
+            data["phases"] = crop_padded(s.phases, start, size)[None]
+            data["phase_sample"] = s.phase_sample
+            self.appearance.set_random_state(seed=seed)
+            data = self.appearance(data)
         if self.touching is not None:
             self.touching.set_random_state(seed=seed)
             data = self.touching(data)
