@@ -1,6 +1,7 @@
-"""Score predictions, or the ThreshWater baseline, against a dataset's reference labels.
+"""Score predictions, or a classical baseline, against a dataset's reference labels.
 
     python evaluate.py dataset=PATH [predictions=DIR] [splits=[id_test]] [output_dir=DIR]
+    python evaluate.py dataset=PATH baseline=snow   # porespy's SNOW instead of ThreshWater
     python evaluate.py --config-name report   # the default model vs ThreshWater -> docs/results.md
 
 See conf/evaluate.yaml for every option.

@@ -116,23 +116,36 @@ def find_prediction(folder: Path, name: str) -> Path:
     return found[0]
 
 
-def _threshwater_segmenter(cfg: DictConfig, dataset, out_dir: Path):
-    """ThreshWater with parameters from a file, from tuning on the train split, or as given."""
+def _baseline_segmenter(cfg: DictConfig, dataset, out_dir: Path):
+    """The configured baseline with parameters from a file, from tuning on train, or as given.
+
+    ``cfg.baseline.name`` picks the baseline (``threshwater``, the default, or ``snow``; see
+    :data:`particleseg.baselines.BASELINES`). A tuning run saves ``<name>_params.json`` in
+    ``out_dir``; untuned parameters the tuner stores (ThreshWater's ``connectivity``, SNOW's
+    ``min_size``) come from ``cfg.baseline.segment`` unless the ``tune`` section sets them.
+
+    Returns:
+        ``(segment, name)``: ``segment(image) -> labels`` and the baseline's display name.
+    """
     from hydra.utils import instantiate
 
-    from particleseg.baselines import load_params, save_params, tune_threshwater
+    from particleseg.baselines import BASELINES, load_params, save_params
     from particleseg.io import read_sample
 
     base = cfg.baseline
+    key = base.get("name") or "threshwater"
+    if key not in BASELINES:
+        raise ValueError(f"baseline.name={key!r}: unknown baseline; one of {sorted(BASELINES)}")
+    spec = BASELINES[key]
     params: dict = {}
     if base.get("params_file"):
-        params = load_params(base.params_file)["params"]
-        log.info("ThreshWater parameters from %s: %s", base.params_file, params)
+        params = load_params(base.params_file, key)["params"]
+        log.info("%s parameters from %s: %s", spec.name, base.params_file, params)
     elif base.get("tune"):
         train = dataset.split("train")[: base.tune.max_samples]
         if not train:
             raise ValueError(
-                f"{dataset.root}/dataset.json: no train samples to tune ThreshWater on"
+                f"{dataset.root}/dataset.json: no train samples to tune {spec.name} on"
             )
         images, labels = [], []
         for entry in train:
@@ -141,19 +154,31 @@ def _threshwater_segmenter(cfg: DictConfig, dataset, out_dir: Path):
             labels.append(np.asarray(label))
         grid = OmegaConf.to_container(base.tune, resolve=True)
         grid.pop("max_samples", None)
-        log.info("tuning ThreshWater on %d train samples", len(train))
-        result = tune_threshwater(images, labels, **grid)
-        save_params(out_dir / "threshwater_params.json", result)
+        segment_cfg = base.get("segment") or {}
+        for name in spec.fixed:
+            if name not in grid and segment_cfg.get(name) is not None:
+                grid[name] = segment_cfg[name]
+        log.info("tuning %s on %d train samples", spec.name, len(train))
+        result = spec.tune(images, labels, **grid)
+        save_params(out_dir / f"{key}_params.json", result)
         params = result["params"]
         log.info(
-            "tuned ThreshWater: %s (train %s %.3f)", params, grid.get("metric"), result["score"]
+            "tuned %s: %s (train %s %.3f)", spec.name, params, result["metric"], result["score"]
         )
     segment = instantiate(base.segment)
-    return lambda image: segment(image, **params)
+    return (lambda image: segment(image, **params)), spec.name
+
+
+def _threshwater_segmenter(cfg: DictConfig, dataset, out_dir: Path):
+    """The configured baseline's ``segment(image) -> labels`` (see :func:`_baseline_segmenter`)."""
+    return _baseline_segmenter(cfg, dataset, out_dir)[0]
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Score predictions, or the ThreshWater baseline, against a dataset's references.
+    """Score predictions, or a classical baseline, against a dataset's references.
+
+    The baseline is ``cfg.baseline`` (``baseline=threshwater``, the default, or ``baseline=snow``),
+    tuned on the train split unless ``baseline.params_file`` is given.
 
     Writes ``per_sample.csv``, ``summary.json`` and one bar chart PNG per metric into
     ``cfg.output_dir`` and prints the table.
@@ -195,8 +220,7 @@ def evaluate(cfg: DictConfig) -> dict:
         def segment_entry(entry, image):
             return np.asarray(read_volume(paths[entry.name]))
     else:
-        segmenter = _threshwater_segmenter(cfg, dataset, out_dir)
-        method = "ThreshWater"
+        segmenter, method = _baseline_segmenter(cfg, dataset, out_dir)
 
         def segment_entry(entry, image):
             return segmenter(np.asarray(image))
