@@ -1,9 +1,11 @@
-"""The evaluation report: a model and tuned ThreshWater on a dataset's test splits.
+"""The evaluation report: a model and the tuned classical baselines on every test set.
 
-``python evaluate.py --config-name report`` (conf/report.yaml) predicts the test splits with the
-model (resumable, predict's own pipeline), tunes ThreshWater on the train split, scores both per
-sample, and writes per-sample CSV, summary JSON, a score figure, example overlays (a success, a
-merger, a split, a missed particle per split) and the generated part of ``docs/results.md``.
+``python evaluate.py --config-name report`` (conf/report.yaml) predicts each test set (a split of
+a dataset: ``id_test``, the hard test, the independent OOD split) with the model (resumable,
+predict's own pipeline), tunes each baseline (ThreshWater, SNOW) on the train split of
+``dataset``, scores every method per sample, and writes per-sample CSV, summary JSON, a score
+figure, example overlays (a success, a merger, a split, a missed particle per test set) and the
+generated part of ``docs/results.md``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -18,17 +21,42 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-MODEL, BASELINE = "model", "ThreshWater"
+MODEL = "model"
 
 
-def predict_config(cfg: DictConfig) -> DictConfig:
-    """The predict config (conf/predict/predict.yaml) for the report's model and splits."""
+def predict_config(cfg: DictConfig, dataset: str, split: str, output: Path) -> DictConfig:
+    """The predict config (conf/predict/predict.yaml) for one test set of the report."""
     pcfg = OmegaConf.load(CONF / "predict" / "predict.yaml")
     pcfg.pop("hydra", None)
     pcfg.paths.root = cfg.paths.root
-    pcfg.input, pcfg.model = str(cfg.dataset), cfg.checkpoint
-    pcfg.output, pcfg.splits = str(cfg.predictions_dir), list(cfg.splits)
+    pcfg.input, pcfg.model = str(dataset), cfg.checkpoint
+    pcfg.output, pcfg.splits = str(output), [split]
     return OmegaConf.merge(pcfg, cfg.get("predict") or {})
+
+
+def load_test_sets(cfg: DictConfig) -> list[tuple[str, Any, str]]:
+    """``(name, dataset, split)`` of every test set, datasets loaded (a clear error if missing)."""
+    from particleseg.io import load_dataset
+
+    out = []
+    for name, spec in cfg.tests.items():
+        path = Path(spec.dataset)
+        if not (path / "dataset.json").is_file():
+            build = spec.get("build") or "see README.md, Synthetic data"
+            raise ValueError(f"{path / 'dataset.json'}: test set {name!r} not built ({build})")
+        out.append((str(name), load_dataset(path), str(spec.split)))
+    return out
+
+
+def baseline_segmenters(cfg: DictConfig, dataset, out: Path) -> dict[str, Any]:
+    """Display name -> ``segment(image)`` for each of ``cfg.baselines``, tuned on train."""
+    from particleseg.tasks import _baseline_segmenter
+
+    segmenters = {}
+    for base in cfg.baselines.values():
+        segment, name = _baseline_segmenter(OmegaConf.create({"baseline": base}), dataset, out)
+        segmenters[name] = segment
+    return segmenters
 
 
 def run_report(cfg: DictConfig) -> dict:
@@ -39,78 +67,81 @@ def run_report(cfg: DictConfig) -> dict:
     from particleseg.metrics.examples import find_examples
     from particleseg.metrics.report import summarize, write_json, write_rows_csv
     from particleseg.metrics.results import plot_example, plot_scores
-    from particleseg.tasks import _threshwater_segmenter, find_prediction, predict
+    from particleseg.tasks import find_prediction, predict
 
-    dataset = load_dataset(cfg.dataset)
+    tests = load_test_sets(cfg)
     out = Path(cfg.output_dir)
-    figures = Path(cfg.figures_dir)
+    # results_md=null scores a model (an ablation row, a candidate) without touching docs/
+    figures = Path(cfg.figures_dir) if cfg.results_md else out / "figures"
     out.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()
-    summaries = predict(predict_config(cfg))
+    n_scans = 0
+    for name, dataset, split in tests:
+        n_scans += len(predict(predict_config(cfg, dataset.root, split, _pred_dir(cfg, name))))
     predict_s = time.perf_counter() - t0
-    segment = _threshwater_segmenter(cfg, dataset, out)
+    baselines = baseline_segmenters(cfg, load_dataset(cfg.dataset), out)
+
+    def predictions(name: str, entry, image: np.ndarray) -> dict[str, np.ndarray]:
+        found = find_prediction(_pred_dir(cfg, name), entry.name)
+        model = {MODEL: np.asarray(read_volume(found))}
+        return {**model, **{m: segment(image) for m, segment in baselines.items()}}
 
     rows, candidates = [], {}
-    for split in cfg.splits:
+    for name, dataset, split in tests:
         for entry in dataset.split(split):
-            image, reference = read_sample(entry)
-            image, reference = np.asarray(image), np.asarray(reference)
-            preds = {
-                MODEL: np.asarray(
-                    read_volume(find_prediction(Path(cfg.predictions_dir), entry.name))
-                ),
-                BASELINE: segment(image),
-            }
+            image, reference = (np.asarray(a) for a in read_sample(entry))
+            preds = predictions(name, entry, image)
             spacing = entry.metadata.spacing or (1, 1, 1)
             for method, pred in preds.items():
                 scores = evaluate_instances(pred, reference, **cfg.metrics)
                 sizes = size_distribution_errors(pred, reference, spacing)
                 rows.append(
-                    {"method": method, "sample": entry.name, "split": split, **scores, **sizes}
+                    {"method": method, "sample": entry.name, "split": name, **scores, **sizes}
                 )
             for example in find_examples(preds[MODEL], reference, per_kind=1):
-                candidates.setdefault((split, example["kind"]), []).append((entry.name, example))
-    examples, loaded = [], {}
-    for (split, kind), found in sorted(candidates.items()):
-        name, example = _typical(found, kind)
-        if name not in loaded:  # one sample often shows several kinds: read and segment once
-            entry = next(e for e in dataset.split(split) if e.name == name)
-            image, reference = (np.asarray(a) for a in read_sample(entry))
-            model_pred = np.asarray(read_volume(find_prediction(Path(cfg.predictions_dir), name)))
-            loaded = {name: (image, reference, {MODEL: model_pred, BASELINE: segment(image)})}
-        image, reference, preds = loaded[name]
-        example["figure"] = f"example_{split}_{kind}.png"
-        example["sample"] = name
+                candidates.setdefault((name, example["kind"]), []).append((entry, example))
+    examples = []
+    for (name, kind), found in sorted(candidates.items(), key=lambda item: item[0]):
+        entry, example = _typical(found, kind)
+        image, reference = (np.asarray(a) for a in read_sample(entry))
+        example["figure"] = f"example_{name}_{kind}.png"
+        example["sample"] = f"{name} {entry.name}"
         plot_example(
             figures / example["figure"],
             image,
             reference,
-            preds,
+            predictions(name, entry, image),
             example,
-            f"{split} {name}: {kind} (reference ids {_ids(example['ref_ids'])}, "
+            f"{name} {entry.name}: {kind} (reference ids {_ids(example['ref_ids'])}, "
             f"predicted ids {_ids(example['pred_ids'])})",
         )
         examples.append(example)
 
-    methods = [MODEL, BASELINE]
+    methods = [MODEL, *baselines]
     summary = {m: summarize([r for r in rows if r["method"] == m]) for m in methods}
     write_rows_csv(out / "per_sample.csv", rows)
-    timing = {"predict_s": predict_s, "scans": len(summaries)}
+    timing = {"predict_s": predict_s, "scans": n_scans}
     write_json(
         out / "summary.json",
         {
-            "dataset": str(dataset.root),
+            "tests": {name: [str(d.root), split] for name, d, split in tests},
+            "baselines_tuned_on": str(Path(cfg.dataset)),
             "model": cfg.checkpoint,
             "summary": summary,
             "timing": timing,
         },
     )
     plot_scores(figures / "scores.png", rows, methods)
-    write_results_markdown(cfg, rows, summary, examples, timing)
-    print(f"report written to {cfg.results_md} (figures in {figures}, tables in {out})")
+    if cfg.results_md:
+        write_results_markdown(cfg, tests, rows, summary, examples, timing)
+    print(f"report: {cfg.results_md or 'no page'} (figures in {figures}, tables in {out})")
     return summary
+
+
+def _pred_dir(cfg: DictConfig, name: str) -> Path:
+    return Path(cfg.predictions_dir) / name
 
 
 def _ids(ids: list[int], most: int = 5) -> str:
@@ -133,7 +164,7 @@ def _typical(found: list[tuple[str, dict]], kind: str) -> tuple[str, dict]:
     return max(found, key=lambda f: f[1]["size"])
 
 
-def write_results_markdown(cfg, rows, summary, examples, timing) -> None:
+def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
     """The generated part of the results page (between its markers)."""
     from particleseg.metrics.distribution import DIST_KEYS
     from particleseg.metrics.report import SCORES
@@ -143,10 +174,11 @@ def write_results_markdown(cfg, rows, summary, examples, timing) -> None:
     rel = Path(cfg.figures_dir).resolve().relative_to(md.parent.resolve())
     parts = [
         "_Generated by `python evaluate.py --config-name report`; do not edit by hand._",
-        f"\nDataset `{Path(cfg.dataset).name}`, model `{cfg.checkpoint}`; ThreshWater tuned on the "
-        f"train split (grid in conf/baseline/threshwater.yaml). Predicting the "
-        f"{timing['scans']} test scans took {timing['predict_s']:.0f} s.",
-        "\n### Mean per split\n",
+        f"\nModel `{cfg.checkpoint}`; {', '.join(m for m in summary if m != MODEL)} tuned on "
+        f"the train split of `{Path(cfg.dataset).name}` (grids in conf/baseline/). Test sets: "
+        + "; ".join(f"`{n}` = split `{split}` of `{d.root.name}`" for n, d, split in tests)
+        + f". Predicting the {timing['scans']} test scans took {timing['predict_s']:.0f} s.",
+        "\n### Mean per test set\n",
         markdown_table(
             ["split", "method", *SCORES, "particles (ref / pred)"],
             [
@@ -156,7 +188,7 @@ def write_results_markdown(cfg, rows, summary, examples, timing) -> None:
                     *(s["mean"][k] for k in SCORES),
                     f"{s['total']['n_ref']} / {s['total']['n_pred']}",
                 ]
-                for split in [*cfg.splits, "all"]
+                for split in [*(t[0] for t in tests), "all"]
                 for method, by_split in summary.items()
                 if (s := by_split.get(split))
             ],
@@ -169,7 +201,7 @@ def write_results_markdown(cfg, rows, summary, examples, timing) -> None:
             ["split", "method", *DIST_KEYS],
             [
                 [split, method, *(s["mean_abs"][k] for k in DIST_KEYS)]
-                for split in [*cfg.splits, "all"]
+                for split in [*(t[0] for t in tests), "all"]
                 for method, by_split in summary.items()
                 if (s := by_split.get(split))
             ],

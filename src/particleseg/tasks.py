@@ -169,11 +169,6 @@ def _baseline_segmenter(cfg: DictConfig, dataset, out_dir: Path):
     return (lambda image: segment(image, **params)), spec.name
 
 
-def _threshwater_segmenter(cfg: DictConfig, dataset, out_dir: Path):
-    """The configured baseline's ``segment(image) -> labels`` (see :func:`_baseline_segmenter`)."""
-    return _baseline_segmenter(cfg, dataset, out_dir)[0]
-
-
 def evaluate(cfg: DictConfig) -> dict:
     """Score predictions, or a classical baseline, against a dataset's references.
 

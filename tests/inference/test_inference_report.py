@@ -9,6 +9,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -18,10 +19,14 @@ from particleseg.tasks import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_GRID = [
-    "baseline.tune.threshold_offsets=[0.0]",
-    "baseline.tune.noise_erosions=[1]",
-    "baseline.tune.seed_erosions=[1,2]",
-    "baseline.tune.max_samples=1",
+    "baselines.threshwater.tune.threshold_offsets=[0.0]",
+    "baselines.threshwater.tune.noise_erosions=[1]",
+    "baselines.threshwater.tune.seed_erosions=[1,2]",
+    "baselines.threshwater.tune.max_samples=1",
+    "baselines.snow.tune.threshold_offsets=[0.0]",
+    "baselines.snow.tune.sigmas=[0.4]",
+    "baselines.snow.tune.r_maxes=[3]",
+    "baselines.snow.tune.max_samples=1",
 ]
 
 
@@ -36,6 +41,8 @@ def test_report_scores_both_methods_and_keeps_handwritten_text(tiny_checkpoint, 
         seed=4,
         progress=False,
     )
+    other = tmp_path / "other"  # a second dataset, as the independent OOD split is
+    build_dataset(other, {"ood_test": split}, mode="fast", seed=5, progress=False)
     md = tmp_path / "docs" / "results.md"
     md.parent.mkdir()
     md.write_text(f"# Results\n\nwritten by hand\n\n{BEGIN}\nold\n{END}\n\n## Soil\nby hand too\n")
@@ -43,6 +50,7 @@ def test_report_scores_both_methods_and_keeps_handwritten_text(tiny_checkpoint, 
         f"paths.root={tmp_path}",
         f"dataset={data}",
         f"checkpoint={tiny_checkpoint}",
+        f"tests.ood_indep.dataset={other}",
         "+predict.inference.autocast=false",
         *SMALL_GRID,
     ]
@@ -50,23 +58,62 @@ def test_report_scores_both_methods_and_keeps_handwritten_text(tiny_checkpoint, 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="report", overrides=overrides)
     summary = evaluate(cfg)
-    assert set(summary) == {"model", "ThreshWater"}
-    assert set(summary["model"]) == {"id_test", "ood_test", "all"}
+    assert set(summary) == {"model", "ThreshWater", "SNOW"}
+    assert set(summary["model"]) == {"id_test", "hard_test", "ood_indep", "all"}
     with open(tmp_path / "outputs" / "report" / "per_sample.csv") as f:
         rows = list(csv.DictReader(f))
-    assert sorted((r["method"], r["split"]) for r in rows) == [
-        ("ThreshWater", "id_test"),
-        ("ThreshWater", "ood_test"),
-        ("model", "id_test"),
-        ("model", "ood_test"),
-    ]
+    assert sorted((r["method"], r["split"], r["sample"]) for r in rows) == sorted(
+        (m, t, s)
+        for m in ("model", "ThreshWater", "SNOW")
+        for t, s in (
+            ("id_test", "id_test_000"),
+            ("hard_test", "ood_test_000"),
+            ("ood_indep", "ood_test_000"),
+        )
+    )
     assert (tmp_path / "docs" / "results" / "scores.png").stat().st_size > 5000
     text = md.read_text()
     assert text.startswith("# Results\n\nwritten by hand") and text.endswith("by hand too\n")
-    assert "old" not in text and "| id_test | model |" in text
+    assert "old" not in text and "| id_test | model |" in text and "| ood_indep | SNOW |" in text
     for name in text.split("](results/")[1:]:  # every figure the page links exists
         assert (md.parent / "results" / name.split(")")[0]).exists()
     assert json.loads((tmp_path / "outputs" / "report" / "summary.json").read_text())["timing"]
     # a second run reuses the predictions and replaces the generated block only
     evaluate(cfg)
     assert md.read_text().count(BEGIN) == 1 and md.read_text().endswith("by hand too\n")
+
+
+def test_report_without_a_page_leaves_docs_alone(tiny_checkpoint, tmp_path):
+    data = tmp_path / "synth"
+    split = {"n": 1, "shape": [20, 40, 40], "scene": {"size_median_px": 8}, "ct": {}}
+    build_dataset(data, {"train": split, "id_test": split}, mode="fast", seed=4, progress=False)
+    overrides = [
+        f"paths.root={tmp_path}",
+        f"dataset={data}",
+        f"checkpoint={tiny_checkpoint}",
+        "~tests.hard_test",
+        "~tests.ood_indep",
+        "results_md=null",
+        f"output_dir={tmp_path / 'row'}",
+        "+predict.inference.autocast=false",
+        *SMALL_GRID,
+    ]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="report", overrides=overrides)
+    summary = evaluate(cfg)
+    assert set(summary["model"]) == {"id_test"}
+    assert (tmp_path / "row" / "summary.json").exists()
+    assert (tmp_path / "row" / "figures" / "scores.png").exists()
+    assert not (tmp_path / "docs").exists()
+
+
+def test_report_names_a_test_set_that_is_not_built(tiny_checkpoint, tmp_path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="report",
+            overrides=[f"paths.root={tmp_path}", f"checkpoint={tiny_checkpoint}"],
+        )
+    with pytest.raises(ValueError, match="not built"):
+        evaluate(cfg)
