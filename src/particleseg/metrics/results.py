@@ -106,17 +106,20 @@ def markdown_table(header: Sequence[str], lines: Sequence[Sequence]) -> str:
     return "\n".join(out)
 
 
-def replace_between_markers(path: Path, generated: str, heading: str) -> None:
-    """Write ``generated`` between the report markers of ``path``, keeping the rest.
+def replace_between_markers(
+    path: Path, generated: str, heading: str, name: str = "report"
+) -> None:
+    """Write ``generated`` between the markers ``<!-- NAME:begin/end -->`` of ``path``.
 
-    A missing file is created with ``heading`` and the markers; a file without markers gets
-    them appended.
+    The rest of the file is kept. A missing file is created with ``heading`` and the markers; a
+    file without them gets them appended.
     """
-    block = f"{BEGIN}\n{generated.rstrip()}\n{END}"
-    text = path.read_text() if path.exists() else f"# {heading}\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{generated.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else f"# {heading}\n\n{begin}\n{end}\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
         text = head + block + tail
     else:
         text = text.rstrip() + "\n\n" + block + "\n"

@@ -1,0 +1,41 @@
+import json
+
+from particleseg.metrics.results import BEGIN, END
+from particleseg.results_ablation import COLUMNS, ablation_rows, main
+
+
+def _summary(folder, f1, baseline_f1):
+    folder.mkdir(parents=True)
+    means = {k: f1 for k in COLUMNS}
+    doc = {
+        "summary": {
+            "model": {"id_test": {"mean": means}, "all": {"mean": means}},
+            "SNOW": {"id_test": {"mean": {k: baseline_f1 for k in COLUMNS}}},
+        }
+    }
+    (folder / "summary.json").write_text(json.dumps(doc))
+
+
+def test_rows_per_model_and_test_set_and_the_baselines_once(tmp_path):
+    _summary(tmp_path / "a", 0.5, 0.3)
+    _summary(tmp_path / "b", 0.7, 0.3)
+    header, rows = ablation_rows(
+        [("recipe", tmp_path / "a"), ("+ norm", tmp_path / "b"), ("+ wide", tmp_path / "c")]
+    )
+    assert header[:3] == ["row", "test set", "method"]
+    assert rows[0][:4] == ["recipe", "id_test", "model", 0.5]
+    assert rows[1][:4] == ["+ norm", "id_test", "model", 0.7]
+    assert rows[2][:3] == ["+ wide", "", "not run yet"]
+    assert rows[3][:4] == ["baseline (tuned on train)", "id_test", "SNOW", 0.3]
+    assert len(rows) == 4  # "all" is not a test set; the baseline is listed once
+
+
+def test_the_table_goes_between_its_own_markers(tmp_path):
+    _summary(tmp_path / "a", 0.5, 0.3)
+    page = tmp_path / "results.md"
+    ablation = "<!-- ablation:begin -->\nold\n<!-- ablation:end -->"
+    page.write_text(f"# R\n\n{BEGIN}\nreport\n{END}\n\n## Ablation\n{ablation}\nhand\n")
+    main([str(page), f"recipe={tmp_path / 'a'}"])
+    text = page.read_text()
+    assert "report" in text and "old" not in text and text.endswith("hand\n")
+    assert "| recipe | id_test | model |" in text
