@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from particleseg.inference.export import export_model
 from particleseg.inference.inputs import resolve_scan
 from particleseg.inference.model import DEFAULT_MODEL, load_checkpoint
-from particleseg.inference.pipeline import predict_scan
+from particleseg.inference.pipeline import predict_scan, scan_normalization
 from particleseg.metrics import evaluate_instances
 from particleseg.synth.dataset import make_sample, mean_equivalent_diameter
 from particleseg.transforms.normalization import zscore_as_percentile
@@ -116,10 +116,18 @@ def test_an_8_bit_copy_gives_the_particles_of_the_16_bit_scan(shipped_per_scan, 
         (lambda: np.ones((6, 6, 6), np.float32) * np.arange(6), "too small"),
     ],
 )
-def test_a_scan_that_cannot_be_normalized_is_a_message(
+def test_a_scan_that_cannot_be_normalized_names_the_file(
     per_scan_checkpoint, tmp_path, make, message
 ):
     np.save(tmp_path / "scan.npy", make())
+    scan = resolve_scan(tmp_path / "scan.npy", particle_size_px=8.0)
+    with pytest.raises(ValueError, match=message) as err:
+        scan_normalization(scan, load_checkpoint(per_scan_checkpoint))
+    assert "scan.npy" in str(err.value)
+
+
+def test_predict_py_refuses_it_with_exit_status_2(per_scan_checkpoint, tmp_path):
+    np.save(tmp_path / "scan.npy", np.full((24, 24, 24), 1234, np.uint16))
     result = subprocess.run(
         [
             sys.executable,
@@ -135,6 +143,6 @@ def test_a_scan_that_cannot_be_normalized_is_a_message(
         timeout=180,
     )
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "scan.npy" in result.stderr and message in result.stderr
+    assert "scan.npy" in result.stderr and "constant" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "summary.json").exists()
