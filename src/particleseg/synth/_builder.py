@@ -20,20 +20,26 @@ class Builder:
     def __init__(self, shape: tuple[int, int, int], params: SceneParams, rng: np.random.Generator):
         self.p, self.rng = params, rng
         z, y, x = shape
-        radius = min(y, x) / 2 - params.cylinder_margin_px
-        if radius < 4:
-            raise ValueError(
-                f"resin cylinder radius {radius:.1f} px is too small for a {y}x{x} field of view "
-                f"with cylinder_margin_px={params.cylinder_margin_px}"
-            )
-        yy, xx = np.ogrid[:y, :x]
-        r = np.hypot(yy - (y - 1) / 2, xx - (x - 1) / 2)
-        self.radius = radius
-        self.cylinder = np.clip(radius - r + 0.5, 0, 1).astype(np.float32)  # (Y, X)
+        if params.container == "cylinder":
+            radius = min(y, x) / 2 - params.cylinder_margin_px
+            if radius < 4:
+                raise ValueError(
+                    f"resin cylinder radius {radius:.1f} px is too small for a {y}x{x} field of "
+                    f"view with cylinder_margin_px={params.cylinder_margin_px}"
+                )
+            yy, xx = np.ogrid[:y, :x]
+            r = np.hypot(yy - (y - 1) / 2, xx - (x - 1) / 2)
+            self.radius: float | None = radius
+            self.cylinder = np.clip(radius - r + 0.5, 0, 1).astype(np.float32)  # (Y, X)
+            inside = r <= radius - 0.5
+            cut = (params.cut_at_z_faces, False, False)
+        else:  # "none": the matrix fills the field of view; every face may cut an object
+            self.radius = None
+            self.cylinder = np.ones((y, x), np.float32)
+            inside = np.ones((y, x), bool)
+            cut = (params.cut_at_z_faces, True, True)
         self.cylinder_volume = float(self.cylinder.sum()) * z
-        self.packer = Packer(
-            shape, r <= radius - 0.5, params.min_gap_px, params.cut_at_z_faces, rng
-        )
+        self.packer = Packer(shape, inside, params.min_gap_px, cut, rng)
         self.frac = np.zeros(shape, np.float32)
         self.mu_sum = np.zeros(shape, np.float32)
         self.void = np.zeros(shape, np.float32)

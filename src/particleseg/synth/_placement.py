@@ -1,7 +1,9 @@
 """Placing rendered objects in a scene without overlap: free and touching placement (internal).
 
 An ``owner`` volume records what each voxel's label mask belongs to: 0 free resin, -1 outside
-the resin cylinder, -2 a void, ``k > 0`` particle ``k``. A free placement keeps every mask voxel
+the resin cylinder, -2 a void, ``k > 0`` particle ``k``. Objects may be cut by the volume's faces
+along the axes where ``cut`` allows it (their centroid stays inside); along the others the
+object and its gap must fit in the volume. A free placement keeps every mask voxel
 farther than ``gap`` (Euclidean, between voxel centres) from every other mask and from the
 cylinder wall. A touching placement slides the new object towards a partner along a 6-connected
 path until its mask is 6-adjacent to the partner's, without overlap, and keeps the gap from all
@@ -59,14 +61,14 @@ class Packer:
         shape: tuple[int, int, int],
         inside_yx: np.ndarray,
         gap: float,
-        cut_z: bool,
+        cut: tuple[bool, bool, bool],
         rng: np.random.Generator,
     ) -> None:
         self.shape = np.asarray(shape, int)
         self.owner = np.zeros(shape, np.int32)
         self.owner[:, ~inside_yx] = OUTSIDE
         self.gap = gap
-        self.cut_z = cut_z
+        self.cut = np.asarray(cut, bool)  # per axis: may the volume's faces cut an object?
         self.rng = rng
         half = self.shape // 2
         free = self.owner[: 2 * half[0], : 2 * half[1], : 2 * half[2]] == 0
@@ -102,10 +104,11 @@ class Packer:
         """Bounds, centre and gap check of ``piece`` at ``origin``, ignoring ``partner``."""
         lo = origin - piece.pad
         hi = origin + np.asarray(piece.mask.shape) + piece.pad
-        axes = slice(1, 3) if self.cut_z else slice(0, 3)
-        if np.any(lo[axes] < 0) or np.any(hi[axes] > self.shape[axes]):
+        keep = ~self.cut
+        if np.any(lo[keep] < 0) or np.any(hi[keep] > self.shape[keep]):
             return False
-        if not 0 <= origin[0] + piece.centre[0] < self.shape[0]:
+        centre = origin + piece.centre  # a cut object keeps its centroid in the volume
+        if np.any((centre < 0) | (centre >= self.shape)):
             return False
         sl = self._slices(lo, piece.dilated.shape)
         if sl is None:

@@ -83,7 +83,7 @@ def save_dataset_previews(dataset_dir, out_dir, per_split: int = 1, real=None) -
     dataset = load_dataset(dataset_dir)
     out = Path(out_dir)
     written = []
-    for split in ("train", "id_test", "ood_test"):
+    for split in ("train", "val", "id_test", "ood_test"):
         for entry in dataset.split(split)[:per_split]:
             image, labels = read_sample(entry)
             path = out / f"{entry.name}.png"

@@ -7,7 +7,9 @@ returns the linear attenuation in 1/voxel with partial volume at every edge, and
 labels. Particles never overlap; most keep ``min_gap_px`` of resin to every other object and to
 the cylinder wall, and a requested fraction touch another particle: their label masks share a
 face (6-adjacent voxels) without overlapping. Particles may be cut by the top and bottom faces
-of the volume (the scan is a section of a taller sample).
+of the volume (the scan is a section of a taller sample). With ``container="none"`` there is no
+cylinder: the matrix (resin, water or air) fills the field of view and particles may be cut by
+all six faces (a scan of the inside of a larger sample).
 
 The attenuation of a voxel is ``sum_i f_i mu_i + (1 - sum_i f_i - v) * c * resin_mu`` with
 particle content ``f_i mu_i`` (host, inclusion, empty pores and cracks), void fraction ``v`` and
@@ -26,6 +28,7 @@ from tqdm.auto import tqdm
 
 from particleseg.synth._builder import Builder
 from particleseg.synth.particles import FAMILIES
+from particleseg.synth.phases import AIR, MATRIX, VOID, particle_phases
 
 DEFAULT_SHAPE_WEIGHTS: Mapping[str, float] = {
     "polyhedron": 0.3,
@@ -36,6 +39,8 @@ DEFAULT_SHAPE_WEIGHTS: Mapping[str, float] = {
     "ellipsoid": 0.15,
 }
 
+
+CONTAINERS: tuple[str, ...] = ("cylinder", "none")
 
 _RANGES = (
     "size_range_px",
@@ -86,6 +91,10 @@ class SceneParams:
         void_fraction: volume fraction of the cylinder taken by spacer voids (dissolved sugar
             grains: polyhedra with the particle size distribution).
         cylinder_margin_px: air between the resin cylinder and the nearest Y-X field edge.
+        container: ``"cylinder"``: a resin cylinder (axis Z) in air; ``"none"``: no cylinder, the
+            matrix (attenuation ``resin_mu``: 0 for air, about 0.004 for water) fills the whole
+            field of view and objects may be cut by the Y and X faces too (a scan that sees only
+            the inside of a larger sample; the phase map then has no ``AIR`` voxels).
         cut_at_z_faces: let objects be cut by the first and last Z slice.
         supersample: sub-voxel points per axis where partial volume is computed.
         max_tries: placement attempts per object before it is dropped.
@@ -111,6 +120,7 @@ class SceneParams:
     bubble_diameter_range_px: tuple[float, float] = (4.0, 32.0)
     void_fraction: float = 0.03
     cylinder_margin_px: float = 4.0
+    container: str = "cylinder"
     cut_at_z_faces: bool = True
     supersample: int = 3
     max_tries: int = 40
@@ -144,6 +154,10 @@ class SceneParams:
             raise ValueError("SceneParams: resin_mu, cylinder_margin_px, n_bubbles must be >= 0")
         if self.supersample < 1 or self.max_tries < 1 or self.n_materials < 0:
             raise ValueError("SceneParams: supersample, max_tries >= 1 and n_materials >= 0")
+        if self.container not in CONTAINERS:
+            raise ValueError(
+                f"SceneParams.container must be one of {CONTAINERS}, got {self.container!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -155,12 +169,14 @@ class Scene:
         labels: (Z, Y, X) uint32 particle ids 1..N consecutive, 0 elsewhere.
         void_mask: (Z, Y, X) bool, voxels at least half filled by a spacer void or bubble.
         info: summary (see :func:`render_scene`).
+        phases: (Z, Y, X) uint8 phase map (codes in :mod:`particleseg.synth.phases`), or None.
     """
 
     mu: np.ndarray
     labels: np.ndarray
     void_mask: np.ndarray
     info: dict[str, Any]
+    phases: np.ndarray | None = None
 
 
 def _as_rng(rng: np.random.Generator | int) -> np.random.Generator:
@@ -234,10 +250,11 @@ def render_scene(
         ``touching_pairs`` (id pairs placed face to face); per particle, as lists in id order,
         ``mu``, ``inclusion_mu`` (None without inclusion), ``family``, ``diameter_px``, ``aspect``,
         ``features``, ``voxel_count`` (its label voxels in the volume), ``intended_voxel_count``
-        (its own rendered label mask, before placement: equal unless cut by a Z face) and
-        ``cut_by_z_face``;
+        (its own rendered label mask, before placement: equal unless cut by a face of the
+        volume) and ``cut_by_z_face`` (cut by a face: only Z faces cut inside a cylinder);
         ``void_voxels``, ``n_spacers``, ``n_bubbles``, ``n_dropped`` (particles not placed),
-        ``cylinder_radius_px``, ``resin_mu``.
+        ``container``, ``cylinder_radius_px`` (None without a cylinder), ``resin_mu``,
+        ``phase_mu`` (attenuation of each mineral phase code of ``Scene.phases``).
 
     Raises:
         ValueError: on a bad shape, seed or a cylinder that does not fit.
@@ -274,6 +291,7 @@ def render_scene(
     owner[owner < 0] = 0
     labels = owner.view(np.uint32)  # ids are >= 0: same bits
     void_mask = b.void >= 0.5
+    phases, phase_mu = _phase_map(b, labels, void_mask)
     mu = _compose_mu(b, params.resin_mu)
     packing = float(np.minimum(b.frac, 1.0, out=b.frac).sum(dtype=np.float64))
     touching = touching_particles(labels)
@@ -294,7 +312,23 @@ def render_scene(
         "n_spacers": b.n_voids["spacer"],
         "n_bubbles": b.n_voids["bubble"],
         "n_dropped": b.n_failed,
-        "cylinder_radius_px": float(b.radius),
+        "container": params.container,
+        "cylinder_radius_px": None if b.radius is None else float(b.radius),
         "resin_mu": float(params.resin_mu),
+        "phase_mu": [float(m) for m in phase_mu],
     }
-    return Scene(mu, labels, void_mask, info)
+    return Scene(mu, labels, void_mask, info, phases)
+
+
+def _phase_map(b: Builder, labels: np.ndarray, void_mask: np.ndarray) -> tuple[np.ndarray, list]:
+    """The phase map of the composed scene (before ``_compose_mu`` reuses ``b.mu_sum``)."""
+    phases = np.where(b.cylinder >= 0.5, np.uint8(MATRIX), np.uint8(AIR))
+    phases = np.ascontiguousarray(np.broadcast_to(phases[None], labels.shape))
+    if b.p.resin_mu > 0:  # a bubble in an air matrix is just more of the matrix
+        phases[void_mask] = VOID
+    host = np.array([r["mu"] for r in b.records], np.float64)
+    inclusion = np.array(
+        [np.nan if r["inclusion_mu"] is None else r["inclusion_mu"] for r in b.records], np.float64
+    )
+    phase_mu = particle_phases(labels, b.mu_sum, b.frac, host, inclusion, phases)
+    return phases, list(phase_mu)
