@@ -136,6 +136,8 @@ def run_report(cfg: DictConfig) -> dict:
     plot_scores(figures / "scores.png", rows, methods)
     if cfg.results_md:
         write_results_markdown(cfg, tests, rows, summary, examples, timing)
+        if cfg.get("readme"):
+            write_readme_table(Path(cfg.readme), [t[0] for t in tests], summary)
     print(f"report: {cfg.results_md or 'no page'} (figures in {figures}, tables in {out})")
     return summary
 
@@ -229,3 +231,19 @@ def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
             f"![{ex['kind']}]({rel / ex['figure']})\n"
         )
     replace_between_markers(md, "\n".join(parts), "Results")
+
+
+def write_readme_table(readme: Path, tests: list[str], summary: dict) -> None:
+    """The mean scores per test set and method, between the README's ``results`` markers."""
+    from particleseg.metrics.results import markdown_table, replace_between_markers
+
+    keys = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")
+    header = ["test set", "method", "F1", "F1_match", "F1_instance", "MergerRatio"]
+    header += ["SplitterRatio", "PQ"]
+    rows = [
+        [test, method, *(by_test[test]["mean"][k] for k in keys)]
+        for test in tests
+        for method, by_test in summary.items()
+        if test in by_test
+    ]
+    replace_between_markers(readme, markdown_table(header, rows), "Results", name="results")

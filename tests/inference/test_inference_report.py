@@ -46,6 +46,8 @@ def test_report_scores_both_methods_and_keeps_handwritten_text(tiny_checkpoint, 
     md = tmp_path / "docs" / "results.md"
     md.parent.mkdir()
     md.write_text(f"# Results\n\nwritten by hand\n\n{BEGIN}\nold\n{END}\n\n## Soil\nby hand too\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- results:begin -->\nold\n<!-- results:end -->\nrest\n")
     overrides = [
         f"paths.root={tmp_path}",
         f"dataset={data}",
@@ -75,6 +77,10 @@ def test_report_scores_both_methods_and_keeps_handwritten_text(tiny_checkpoint, 
     text = md.read_text()
     assert text.startswith("# Results\n\nwritten by hand") and text.endswith("by hand too\n")
     assert "old" not in text and "| id_test | model |" in text and "| ood_indep | SNOW |" in text
+    table = readme.read_text()
+    assert (
+        "| hard_test | ThreshWater |" in table and "old" not in table and table.endswith("rest\n")
+    )
     for name in text.split("](results/")[1:]:  # every figure the page links exists
         assert (md.parent / "results" / name.split(")")[0]).exists()
     assert json.loads((tmp_path / "outputs" / "report" / "summary.json").read_text())["timing"]
