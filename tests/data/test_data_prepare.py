@@ -105,3 +105,52 @@ def test_validation_crops_are_fixed_and_centred_on_foreground(dataset):
         assert x["image"].shape == (1, 16, 24, 24) and x["instances"].any()
     whole = validation_crops(samples, (64, 64, 64), 2)
     assert len(whole) == 2 and whole[0]["instances"].shape == samples[0].shape
+
+
+@pytest.fixture(scope="module")
+def with_phases(tmp_path_factory):
+    from particleseg.synth.dataset import build_dataset
+
+    folder = tmp_path_factory.mktemp("phases")
+    scene = {"size_median_px": 8, "size_range_px": [5, 12], "packing": 0.25}
+    split = {"n": 1, "shape": [24, 48, 48], "scene": scene, "ct": {"photons": 2000}}
+    build_dataset(folder, {"train": split}, mode="fast", seed=3, progress=False)
+    return load_dataset(folder).samples[0]
+
+
+def test_per_scan_normalization_and_phases_are_prepared_as_predict_sees_them(with_phases):
+    from particleseg.io import read_volume
+    from particleseg.transforms.normalization import normalization_for_scan, sample_voxels
+
+    pct = {"scheme": "percentile"}
+    s = prepare_sample(with_phases, pct, target_particle_size=12, border_thickness=1)
+    image = np.asarray(read_volume(with_phases.image))
+    phases = np.asarray(read_volume(with_phases.phases))
+    norm = normalization_for_scan(image, pct)
+    assert s.image.mean() == pytest.approx(norm(image).mean(), abs=0.02)  # resizing keeps the mean
+    assert s.phases.dtype == np.uint8 and s.phases.shape == s.image.shape
+    # the phases at the very voxels the normalization sampled on the scan
+    assert np.array_equal(s.phase_sample, sample_voxels(phases))
+    assert ((s.phases >= 4) == (s.instances > 0)).mean() > 0.97  # minerals where particles are
+
+
+def test_appearance_re_renders_patches_and_leaves_the_labels(with_phases):
+    from particleseg.transforms.appearance import RandAppearanced
+
+    pct = {"scheme": "percentile"}
+    s = prepare_sample(with_phases, pct, 12, 1)
+    plain = TrainPatches([s], (16, 16, 16), (16, 16, 16), length=4)
+    rendered = TrainPatches(
+        [s],
+        (16, 16, 16),
+        (16, 16, 16),
+        length=4,
+        appearance=RandAppearanced(normalization=pct, prob=1.0),
+    )
+    for i in range(4):
+        torch.manual_seed(i)
+        a = plain[i]
+        torch.manual_seed(i)
+        b = rendered[i]
+        assert torch.equal(a["label"], b["label"])
+        assert not torch.equal(a["image"], b["image"])
