@@ -72,7 +72,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, volume):
     with pytest.raises(ValueError, match="particle size"):
         save_sample(root, "a", image, labels, spacing=(1, 1, 1))
     with pytest.raises(ValueError, match="split"):
-        save_sample(root, "a", image, labels, spacing=(1, 1, 1), particle_size=1, split="val")
+        save_sample(root, "a", image, labels, spacing=(1, 1, 1), particle_size=1, split="valid")
     with pytest.raises(ValueError, match="sample name"):
         save_sample(root, "../a", image, labels, spacing=(1, 1, 1), particle_size=1)
     with pytest.raises(ValueError, match="shape mismatch"):

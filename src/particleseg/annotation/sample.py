@@ -97,7 +97,7 @@ def save_sample(
             :func:`estimate_particle_size_px` for an explicit estimate from the labels.
         particle_size_px: Mean particle diameter in voxels.
         unit: Physical unit of spacing and particle size.
-        split: ``"train"``, ``"id_test"`` or ``"ood_test"``.
+        split: one of ``particleseg.io.SPLITS`` (train, val, id_test, ood_test).
         group: Group for stratified folds (default: the name).
         dataset_name: Name written into a new ``dataset.json`` (default: the folder name).
 

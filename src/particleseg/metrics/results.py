@@ -106,9 +106,7 @@ def markdown_table(header: Sequence[str], lines: Sequence[Sequence]) -> str:
     return "\n".join(out)
 
 
-def replace_between_markers(
-    path: Path, generated: str, heading: str, name: str = "report"
-) -> None:
+def replace_between_markers(path: Path, generated: str, heading: str, name: str = "report") -> None:
     """Write ``generated`` between the markers ``<!-- NAME:begin/end -->`` of ``path``.
 
     The rest of the file is kept. A missing file is created with ``heading`` and the markers; a
