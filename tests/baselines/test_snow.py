@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
+from baseline_helpers import render as balls
 
 from particleseg.baselines import (
     SNOW_PARAM_KEYS,
@@ -27,24 +27,8 @@ SHAPE = (40, 40, 40)
 
 
 def spheres(centers, radii, *, shape=SHAPE, noise=0.05, seed=0):
-    """A bright phase of balls in a dark matrix: returns (float32 image, uint32 labels).
-
-    Label i + 1 is ball i (where balls overlap, the one with the smaller normalized distance
-    |x - c| / r); the image is the blurred union plus Gaussian noise.
-    """
-    grid = np.indices(shape, dtype=np.float32)
-    norm = np.stack(
-        [
-            np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, center, strict=True))) / r
-            for center, r in zip(centers, radii, strict=True)
-        ]
-    )
-    labels = (np.argmin(norm, axis=0) + 1).astype(np.uint32)
-    labels[norm.min(axis=0) > 1] = 0
-    clean = ndi.gaussian_filter((labels > 0).astype(np.float32), 0.7)
-    rng = np.random.default_rng(seed)
-    image = 0.2 + 0.6 * clean + rng.normal(0, noise, shape).astype(np.float32)
-    return image.astype(np.float32), labels
+    """A bright phase of balls in a dark matrix: (float32 image, uint32 labels)."""
+    return balls(centers, radii, shape=shape, noise=noise, seed=seed)
 
 
 def two_touching_spheres(**kwargs):

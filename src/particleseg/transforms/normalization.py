@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -287,8 +287,7 @@ def normalization_for_scan(scan: Any, config: Mapping[str, Any]) -> Normalizatio
         return fit_normalization(np.zeros(0), cfg)
     values = sample_voxels(scan, cfg["n_blocks"], cfg["block"])
     norm = fit_normalization(values, cfg)
-    norm.measured["bytes_read"] = int(values.nbytes)
-    return norm
+    return replace(norm, measured={**norm.measured, "bytes_read": int(values.nbytes)})
 
 
 def legacy_config(intensity_stats: Mapping[str, Any]) -> dict[str, Any]:
