@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -28,9 +30,28 @@ def path_stem(value: Any, default: str = "unnamed") -> str:
     return name.split(".")[0] or name
 
 
+def path_key(value: Any, default: str = "unnamed") -> str:
+    """``${path_key:${input},sample}``: the path's stem and a hash of its absolute path.
+
+    A folder name for the path's result that two inputs with the same stem do not share
+    (``/a/scan.tif`` -> ``scan-1f0e3a2b``, ``/b/scan.tif`` -> ``scan-9c41d7e0``); ``default``
+    when ``value`` is null. Relative paths are taken from the current folder.
+    """
+    if value is None:
+        return default
+    digest = hashlib.sha1(os.path.abspath(str(value)).encode()).hexdigest()[:8]
+    return f"{path_stem(value, default)}-{digest}"
+
+
 def register_resolvers() -> None:
-    """Register ``if_null``, ``null_switch`` and ``path_stem`` (safe to call more than once)."""
-    for name, fn in (("if_null", if_null), ("null_switch", null_switch), ("path_stem", path_stem)):
+    """Register ``if_null``, ``null_switch``, ``path_stem`` and ``path_key`` (idempotent)."""
+    resolvers = (
+        ("if_null", if_null),
+        ("null_switch", null_switch),
+        ("path_stem", path_stem),
+        ("path_key", path_key),
+    )
+    for name, fn in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

@@ -83,7 +83,7 @@ def test_unfinished_run_with_other_settings_is_refused(tiny_checkpoint, tmp_path
     out = tmp_path / "out"
     run(tmp_path / "scan.tif", out, tiny_checkpoint, 8.0, outputs={"keep_work": True})
     (out / "summary.json").unlink()  # as if killed before the end
-    with pytest.raises(ValueError, match="unfinished run with other settings.*particle_size_px"):
+    with pytest.raises(ValueError, match="unfinished run with other inputs or settings.*particle_size_px"):
         run(tmp_path / "scan.tif", out, tiny_checkpoint, 5.0)
 
 

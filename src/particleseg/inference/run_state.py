@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from particleseg.inference.chunk_store import touch_json
+from particleseg.io.identity import input_identity
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.model import LoadedModel
 from particleseg.inference.plan import ChunkPlan
@@ -73,9 +74,15 @@ def folder_bytes(path: Path) -> int:
 
 
 def fingerprint(scan: ScanInput, model: LoadedModel, plan: ChunkPlan, settings: dict) -> dict:
-    """What a run's result depends on; a resumed run must match it."""
-    return {
-        "input": str(scan.path.resolve()),
+    """What a run's result depends on: a resumed run, and a complete result, must match it.
+
+    The input is identified by its path, size, modification time and a hash of a bounded
+    sample of its bytes (:func:`particleseg.io.identity.input_identity`), the model by the
+    SHA-256 of its file, the run by the resolved inference, normalization and post-processing
+    settings.
+    """
+    facts = {
+        "input": input_identity(scan.path),
         "shape": list(scan.shape),
         "particle_size_px": list(scan.particle_size_px),
         "model_sha256": file_sha256(model.path),
@@ -83,6 +90,7 @@ def fingerprint(scan: ScanInput, model: LoadedModel, plan: ChunkPlan, settings: 
         "chunk_size": list(plan.chunk_size),
         "settings": settings,
     }
+    return json.loads(json.dumps(facts))  # as it reads back from disk (tuples become lists)
 
 
 class Stages:
@@ -101,16 +109,71 @@ class Stages:
         touch_json(self.work / f"stage-{name}.done", facts)
 
 
+def differences(old, new, prefix: str = "") -> list[str]:
+    """Dotted keys where two fingerprints differ (``settings.postprocess.halo``, ``input.mtime_ns``)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".") or "(all)"]
+
+
+def _refuse(out: Path, what: str, changed: list[str]) -> ValueError:
+    shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+    return ValueError(
+        f"{out}: holds {what} made with other inputs or settings ({shown} differ); pass "
+        "overwrite=true to replace it, or choose another output folder"
+    )
+
+
+def check_writable(out: Path) -> None:
+    """Create the folder ``out`` if needed and check that files can be written into it.
+
+    Raises:
+        ValueError: naming the folder and the system's reason (permission, read-only, a file
+            in the way), before any work is done.
+    """
+    probe = out / ".write-test"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(
+            f"{out}: cannot write the output folder ({err.strerror or err}); choose another "
+            "output= folder"
+        ) from err
+
+
 def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool) -> str:
     """Decide what to do with ``out``: "complete" (skip), "resume" or "start".
 
+    A complete result (``summary.json``) counts only if its recorded fingerprint equals
+    ``plan_facts``: the same input (path, size, time, sampled bytes), model and settings.
+
     Raises:
-        ValueError: ``out`` holds an unfinished run with other settings, or other files.
+        ValueError: ``out`` is a file, or holds a result or an unfinished run made from another
+            input, model or settings (the message names what differs), or other files.
     """
     summary = out / SUMMARY
     work = out / WORK
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: the output must be a folder, and this is a file")
     if summary.exists() and not overwrite:
+        try:
+            old = json.loads(summary.read_text()).get("fingerprint")
+        except (OSError, json.JSONDecodeError, AttributeError) as err:
+            raise ValueError(f"{summary}: cannot read this result's summary ({err})") from err
+        if old is None:
+            raise ValueError(
+                f"{out}: holds a result without a fingerprint (an older particleseg made it), "
+                "so it cannot be matched to this input and these settings; pass overwrite=true "
+                "to replace it, or choose another output folder"
+            )
+        if old != plan_facts:
+            raise _refuse(out, "a complete result", differences(old, plan_facts))
         return "complete"
+    if is_rank0:
+        check_writable(out)
     if overwrite:
         if is_rank0 and out.exists():
             # OUTPUT_FILES: the overlay and the report (inference.reports) beside the labels
@@ -127,11 +190,10 @@ def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool)
     if plan_path.exists():
         old = json.loads(plan_path.read_text())
         if old != plan_facts:
-            changed = sorted(k for k in plan_facts if old.get(k) != plan_facts[k])
             raise ValueError(
-                f"{out}: holds an unfinished run with other settings ({', '.join(changed)} "
-                "differ); run the same command to resume it, or pass overwrite=true, or choose "
-                "another output folder"
+                f"{out}: holds an unfinished run with other inputs or settings "
+                f"({', '.join(differences(old, plan_facts)[:6])} differ); run the same command "
+                "to resume it, or pass overwrite=true, or choose another output folder"
             )
         return "resume"
     if (out / "instances.zarr").exists():
