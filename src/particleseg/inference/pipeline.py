@@ -24,6 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
+from particleseg.inference.checks import check_scan_geometry, check_scan_values, result_warnings
 from particleseg.inference.chunk_store import touch_json
 from particleseg.inference.cost import check_cost, make_plan
 from particleseg.inference.cpu_stages import finish_outputs, resolve_postprocess, run_cpu_stages
@@ -113,12 +114,23 @@ def predict_scan(
             "normalization": normalize.to_dict(),
         },
     )
+    warnings = check_scan_geometry(scan, plan, model.patch_size)
     state = prepare_output(out, facts, overwrite, rank0)
     if state == "complete":
         log.info("%s: complete result already there (pass overwrite=true to redo it)", out)
         if rank0 and not outputs.get("keep_work"):  # left by a kill after the summary
             shutil.rmtree(work, ignore_errors=True)
         return json.loads((out / SUMMARY).read_text()) if rank0 else None
+    if state == "start":  # a resumed run's input has the fingerprint of the one checked
+        array = scan.open()
+        try:
+            check_scan_values(array, scan)
+        except ValueError:
+            if rank0 and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # made by prepare_output's write check: leave nothing behind
+            raise
+        finally:
+            release_pages(array)  # the streamed pages of a memory-mapped scan
     stages = Stages(work)
     timings: dict[str, float] = {}
     peaks: dict[str, int] = {"start": peak_rss_bytes()["self"]}
@@ -189,6 +201,7 @@ def predict_scan(
         timings["analysis"] = time.perf_counter() - t0
     for s in ("instances", "resample", "filter"):
         timings.setdefault(s, (stages.done(s) or {}).get("seconds", 0.0))
+    warnings += result_warnings(scan, n_particles)
     summary = {
         "input": str(scan.path),
         "name": scan.name,
@@ -197,6 +210,7 @@ def predict_scan(
         "spacing": list(scan.spacing) if scan.spacing else None,
         "unit": scan.unit,
         "particles": n_particles,
+        "warnings": warnings,  # what to check in this result (also logged)
         "size_distribution": analysis,
         "particle_size": {
             "used_px_zyx": list(scan.particle_size_px),
@@ -229,6 +243,7 @@ def predict_scan(
             "outputs": written,
         },
         "settings": settings,
+        "fingerprint": facts,  # a later run into this folder must match it (run_state)
         "config": config,
     }
     touch_json(out / SUMMARY, summary)

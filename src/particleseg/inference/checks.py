@@ -1,0 +1,102 @@
+"""Predict's checks at the door and on the result: errors for what cannot give a valid result,
+warnings (log and ``summary.json``) for what gives a result worth checking.
+
+Errors (``ValueError`` naming the file, exit status 2 from predict.py):
+
+- NaN or inf anywhere, a constant scan, a non-numeric dtype (:func:`check_scan_values`,
+  streamed over slabs: the scan is never loaded whole);
+- an axis shorter than one particle diameter: no particle fits, and what comes out would be
+  fragments of the border (:func:`check_scan_geometry`).
+
+Warnings:
+
+- the network grid thinner than one window along an axis: that axis is padded (symmetric
+  zero padding, as MONAI's sliding window does), so particles near those faces see less
+  context;
+- no particle, or one, in the result: the particle size or the scan is likely wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from particleseg.inference.inputs import ScanInput
+from particleseg.inference.plan import ChunkPlan
+from particleseg.io.validation import check_image
+
+log = logging.getLogger(__name__)
+AXES = "zyx"
+
+
+def check_scan_values(array: Any, scan: ScanInput) -> None:
+    """Stream over the scan once: finite values, real numeric dtype, not constant.
+
+    Raises:
+        ValueError: ``"<file>: ..."`` naming the first slices with NaN/inf, or the constant.
+    """
+    check_image(array, scan.path)
+
+
+def check_scan_geometry(scan: ScanInput, plan: ChunkPlan, patch_size) -> list[str]:
+    """Refuse a scan too thin for one particle; warn where the network grid is padded.
+
+    Args:
+        scan: the resolved scan (shape and particle size in voxels, Z, Y, X).
+        plan: the chunk plan on the network grid.
+        patch_size: the model's window (Z, Y, X).
+
+    Returns:
+        The warnings (also logged).
+
+    Raises:
+        ValueError: an axis of the scan is shorter than the mean particle diameter.
+    """
+    thin = [
+        f"{AXES[i]}: {n} voxels < {d:.1f}"
+        for i, (n, d) in enumerate(zip(scan.shape, scan.particle_size_px, strict=True))
+        if n < d
+    ]
+    if thin:
+        raise ValueError(
+            f"{scan.path}: the scan of shape {tuple(scan.shape)} is thinner than one particle "
+            f"({', '.join(thin)} voxels of mean diameter), so no particle fits in it; check "
+            "particle_size_px / particle_size, or give a larger scan"
+        )
+    warnings = []
+    padded = [
+        f"{AXES[i]} ({n} < {p})"
+        for i, (n, p) in enumerate(zip(plan.network_shape, patch_size, strict=True))
+        if n < p
+    ]
+    if padded:
+        warnings.append(
+            f"the network grid {tuple(plan.network_shape)} is thinner than one window "
+            f"{tuple(patch_size)} along {', '.join(padded)}: zero-padded there, so particles "
+            "near those faces see less context than in training"
+        )
+    for text in warnings:
+        log.warning("%s: %s", scan.path, text)
+    return warnings
+
+
+def result_warnings(scan: ScanInput, n_particles: int | None) -> list[str]:
+    """Warnings about the result itself: no particle, or a single one (also logged)."""
+    warnings = []
+    if n_particles == 0:
+        warnings.append(
+            "no particle found: check the particle size (particle_size_px="
+            f"{scan.particle_size_px[0]:.3g} voxels) and that the scan shows particles in a "
+            "matrix; particles smaller than postprocess.min_relative_size of the mean are dropped"
+        )
+    elif n_particles == 1:
+        warnings.append(
+            "a single particle found: the particle size may be far too large, or the particles "
+            "merged into one; check particle_size_px and the overlay"
+        )
+    for text in warnings:
+        log.warning("%s: %s", scan.path, text)
+    return warnings
+
+
+__all__ = ["check_scan_geometry", "check_scan_values", "result_warnings"]
