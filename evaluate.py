@@ -7,27 +7,25 @@
 See conf/evaluate.yaml for every option.
 """
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
+
+from particleseg.entry import guarded, quiet_third_party, take_debug_flag
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     """Compose the config and run :func:`particleseg.tasks.evaluate`.
 
-    Bad input (a ValueError naming the file and the problem) ends the run with that message
-    and exit status 2, not a traceback.
+    Bad input (a ValueError or OS error naming the file and the problem) ends the run with
+    that message and exit status 2, not a traceback (``--debug`` shows the traceback).
     """
     from particleseg.tasks import evaluate
 
-    try:
-        evaluate(cfg)
-    except ValueError as err:
-        print(f"evaluate.py: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    quiet_third_party()
+    guarded("evaluate.py", lambda: evaluate(cfg))
 
 
 if __name__ == "__main__":
+    take_debug_flag()
     main()

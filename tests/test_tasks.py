@@ -94,7 +94,7 @@ def test_evaluate_entry_point_as_a_user_runs_it(demo, tmp_path):
             sys.executable,
             "evaluate.py",
             f"dataset={demo}",
-            f"hydra.run.dir={out}",
+            f"output_dir={out}",
             "splits=[ood_test]",
             *SMALL_GRID,
         ],
@@ -105,6 +105,8 @@ def test_evaluate_entry_point_as_a_user_runs_it(demo, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "ThreshWater" in result.stdout and (out / "summary.json").exists()
+    assert json.loads((out / "summary.json").read_text())["config"]["dataset"] == str(demo)
+    assert not (out / ".hydra").exists() and not (out / "evaluate.log").exists()
 
 
 @pytest.mark.parametrize(
@@ -112,13 +114,23 @@ def test_evaluate_entry_point_as_a_user_runs_it(demo, tmp_path):
     [
         (["input=missing.tif"], "missing.tif: input not found"),
         (["input={tmp}/scan.npy", "particle_size_px=5", "model=nope.ckpt"], "nope.ckpt: model"),
+        (
+            ["input={tmp}/scan.npy", "particle_size_px=5", "model={tmp}/text.ckpt"],
+            "text.ckpt: not a PyTorch model file",
+        ),
+        (["input={tmp}/scan.npy", "particle_size_px=5", "output={tmp}/text.ckpt"],
+         "text.ckpt: the output must be a folder"),
+        (["input={tmp}/scan.npy", "particle_size_px=50"], "scan.npy: the scan of shape (20, 20, 20)"),
     ],
 )
 def test_predict_without_usable_input_says_how(args, message, tmp_path):
     np.save(tmp_path / "scan.npy", np.arange(8000, dtype=np.uint16).reshape(20, 20, 20))
+    (tmp_path / "text.ckpt").write_text("hello\n")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if not any(a.startswith("output=") for a in args):
+        args.append(f"output={tmp_path / 'out'}")
     result = subprocess.run(
-        [sys.executable, "predict.py", f"output={tmp_path / 'out'}", *args],
+        [sys.executable, "predict.py", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -143,3 +155,26 @@ def test_evaluate_bad_dataset_is_a_message_not_a_traceback(args, tmp_path):
     )
     assert result.returncode == 2
     assert f"{tmp_path}/none" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # a failed run leaves no folder
+
+
+def test_train_on_a_missing_dataset_is_a_message_and_leaves_no_run(tmp_path):
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "train.py", f"dataset={tmp_path}/none", f"hydra.run.dir={run}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"{tmp_path}/none: dataset file not found" in result.stderr
+    assert "Traceback" not in result.stderr and not run.exists()
+    debug = subprocess.run(
+        [sys.executable, "train.py", "--debug", f"dataset={tmp_path}/none", f"hydra.run.dir={run}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert debug.returncode != 0 and "Traceback" in debug.stderr + debug.stdout

@@ -191,8 +191,11 @@ def test_load_checkpoint_refuses_foreign_files(tmp_path):
     with pytest.raises(ValueError, match="no particleseg metadata"):
         load_checkpoint(tmp_path / "other.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="cannot read the checkpoint"):
+    with pytest.raises(ValueError, match=r"junk.ckpt: not a PyTorch model file.*b'not '"):
         load_checkpoint(tmp_path / "junk.ckpt")
+    (tmp_path / "cut.ckpt").write_bytes((tmp_path / "other.ckpt").read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"cut.ckpt: cannot read the model file \("):
+        load_checkpoint(tmp_path / "cut.ckpt")
     with pytest.raises(ValueError, match="not found"):
         load_checkpoint(tmp_path / "missing.ckpt")
 

@@ -94,7 +94,9 @@ def format_predict_summary(summary: dict, out_dir: Path) -> str:
             + " / ".join(f"{dist[f'D{p}_volume']:.4g}" for p in (10, 50, 90))
             + f" {unit} by volume"
         )
-    files = sorted((summary.get("disk_bytes") or {}).get("outputs") or {})
+    for warning in summary.get("warnings") or []:
+        lines.append(f"  warning: {warning}")
+    files = sorted({*((summary.get("disk_bytes") or {}).get("outputs") or {}), "summary.json"})
     lines.append(f"  -> {out_dir}: {', '.join(files)}")
     return "\n".join(lines)
 
@@ -201,8 +203,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.get("dataset") in (None, "", "???"):
         raise ValueError("evaluate.py needs a dataset folder: python evaluate.py dataset=PATH")
     dataset = load_dataset(cfg.dataset)
-    out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(cfg.output_dir)  # made by the first file written into it
     entries = [e for split in cfg.splits for e in dataset.split(split)]
     if not entries:
         raise ValueError(f"{dataset.root}/dataset.json: no samples in splits {list(cfg.splits)}")
@@ -237,10 +238,15 @@ def evaluate(cfg: DictConfig) -> dict:
         rows.append({"sample": entry.name, "split": entry.split, **scores, **sizes})
 
     summary = summarize(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
     write_rows_csv(out_dir / "per_sample.csv", rows)
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - composed outside a Hydra run (no ${hydra:...} values)
+        config = OmegaConf.to_container(cfg, resolve=False)
     write_json(
         out_dir / "summary.json",
-        {"dataset": str(dataset.root), "method": method, "splits": summary},
+        {"dataset": str(dataset.root), "method": method, "splits": summary, "config": config},
     )
     for metric in SCORES:
         plot_metric_bars(out_dir / f"{metric}.png", rows, metric, f"{metric} — {method}")

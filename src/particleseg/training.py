@@ -110,6 +110,8 @@ def run(cfg: DictConfig) -> float | None:
         log.info("resuming from %s", ckpt_path)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    # the dataset is checked before anything is built, logged or saved (a clear error, no run)
+    instantiate(cfg.data).fold_entries()
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = "config_resolved.yaml" if ckpt_path is None else "config_resolved_resume.yaml"
@@ -133,6 +135,37 @@ def run(cfg: DictConfig) -> float | None:
     _write_curves(out, cfg.get("task_name", "train"))
     log.info("best %s = %s (%s)", cfg.optimized_metric, best, best_path)
     return best
+
+
+RUN_START_FILES = (".hydra", "train.log", "config_resolved.yaml")
+
+
+def discard_unstarted_run(run_dir: str | Path) -> bool:
+    """Remove a fresh run folder that a failed start left without a checkpoint.
+
+    Only what Hydra and :func:`run` write at the start (``.hydra/``, ``train.log``,
+    ``config_resolved.yaml``) is removed, and the folder itself if that empties it: a folder
+    with a checkpoint or with other files is left alone.
+
+    Returns:
+        Whether the folder was removed.
+    """
+    import shutil
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or (run_dir / "checkpoints").exists():
+        return False
+    others = [p for p in run_dir.iterdir() if p.name not in RUN_START_FILES]
+    if others:
+        return False
+    for name in RUN_START_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    run_dir.rmdir()
+    return True
 
 
 def _write_curves(run_dir: Path, title: str) -> None:

@@ -74,10 +74,19 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: model checkpoint not found")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip (old files: a pickle)
+        raise ValueError(
+            f"{path}: not a PyTorch model file (a checkpoint from train.py, or a model file "
+            "from python -m particleseg.inference.export); its first bytes are "
+            f"{head!r}"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any load failure is an unreadable checkpoint
-        raise ValueError(f"{path}: cannot read the checkpoint ({err})") from err
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path}: cannot read the model file ({reason})") from err
     meta = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
     if (
         not meta

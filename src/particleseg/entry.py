@@ -1,0 +1,84 @@
+"""One error path for the command-line entry points (predict.py, train.py, evaluate.py).
+
+Bad input at a boundary (an input, output, model or dataset that cannot be used) raises a
+``ValueError`` naming the file and the problem; an OS error (permission, disk, missing file)
+is the same kind of failure. :func:`guarded` turns both into the message on stderr and exit
+status 2, without a traceback. ``--debug`` on the command line (or ``HYDRA_FULL_ERROR=1``)
+lets the exception through, with its traceback, for developers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+DEBUG_FLAG = "--debug"
+_debug = False
+
+
+def take_debug_flag(argv: list[str] | None = None) -> bool:
+    """Remove ``--debug`` from ``argv`` (default ``sys.argv``) before Hydra parses it.
+
+    Returns:
+        Whether tracebacks are wanted: ``--debug`` was given or ``HYDRA_FULL_ERROR=1``.
+    """
+    global _debug
+    argv = sys.argv if argv is None else argv
+    given = DEBUG_FLAG in argv
+    while DEBUG_FLAG in argv:
+        argv.remove(DEBUG_FLAG)
+    _debug = given or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    return _debug
+
+
+def quiet_third_party() -> None:
+    """Keep the libraries' tips and deprecation notices out of a user's console.
+
+    Lightning's start-up lines (the accelerator lines and its advertising "Tip") and known
+    deprecation warnings of our pinned versions say nothing about the user's run; errors and
+    warnings of those libraries still show.
+    """
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def guarded(
+    prog: str, fn: Callable[[], Any], on_error: Callable[[], None] | None = None
+) -> Any:
+    """Run ``fn()``; a ``ValueError`` or ``OSError`` ends the program with exit status 2.
+
+    Args:
+        prog: The program's name, the message's prefix (``predict.py: scan.tif: ...``).
+        fn: The task.
+        on_error: Called before exiting, to remove what the failed run left that could look
+            like a result (e.g. train.py's fresh run folder).
+
+    Returns:
+        What ``fn`` returns.
+
+    Raises:
+        SystemExit: with status 2 after printing the message (not in debug mode, where the
+            exception itself is raised).
+    """
+    try:
+        return fn()
+    except (ValueError, OSError) as err:
+        if on_error is not None:
+            on_error()
+        if _debug:
+            raise
+        message = str(err) or type(err).__name__
+        if isinstance(err, OSError) and err.filename and str(err.filename) not in message:
+            message = f"{err.filename}: {message}"
+        print(f"{prog}: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+__all__ = ["DEBUG_FLAG", "guarded", "quiet_third_party", "take_debug_flag"]
