@@ -19,7 +19,7 @@ def _summary(folder, f1, baseline_f1):
 def test_rows_per_model_and_test_set_and_the_baselines_once(tmp_path):
     _summary(tmp_path / "a", 0.5, 0.3)
     _summary(tmp_path / "b", 0.7, 0.3)
-    header, rows = ablation_rows(
+    header, rows, kept = ablation_rows(
         [("recipe", tmp_path / "a"), ("+ norm", tmp_path / "b"), ("+ wide", tmp_path / "c")]
     )
     assert header[:3] == ["row", "test set", "method"]
@@ -28,6 +28,7 @@ def test_rows_per_model_and_test_set_and_the_baselines_once(tmp_path):
     assert rows[2][:3] == ["+ wide", "", "not run yet"]
     assert rows[3][:4] == ["baseline (tuned on train)", "id_test", "SNOW", 0.3]
     assert len(rows) == 4  # "all" is not a test set; the baseline is listed once
+    assert kept == []
 
 
 def test_the_table_goes_between_its_own_markers(tmp_path):
@@ -39,3 +40,22 @@ def test_the_table_goes_between_its_own_markers(tmp_path):
     text = page.read_text()
     assert "report" in text and "old" not in text and text.endswith("hand\n")
     assert "| recipe | id_test | model |" in text
+
+
+def test_keep_missing_keeps_a_rows_cells_from_the_page_and_says_so(tmp_path):
+    _summary(tmp_path / "b", 0.7, 0.3)
+    page = tmp_path / "results.md"
+    old = (
+        "<!-- ablation:begin -->\n| row | test set | method | "
+        + " | ".join(COLUMNS)
+        + " |\n|---|\n| recipe | id_test | model | 0.1 | 0.2 | 0.3 | 0.4 | 0.5 |\n"
+        "| + wide |  | not run yet |  |  |  |  |  |\n<!-- ablation:end -->"
+    )
+    page.write_text(f"# R\n{old}\n")
+    main([str(page), "--keep-missing", f"recipe={tmp_path / 'a.json'}", f"+ norm={tmp_path / 'b'}"])
+    text = page.read_text()
+    assert "| recipe | id_test | model | 0.1 | 0.2 | 0.3 | 0.4 | 0.5 |" in text
+    assert "| + norm | id_test | model | 0.700 |" in text
+    assert "Kept from the previous version of this table" in text and "): recipe._" in text
+    main([str(page), f"recipe={tmp_path / 'a.json'}", f"+ norm={tmp_path / 'b' / 'summary.json'}"])
+    assert "| recipe |  | not run yet |" in page.read_text()  # without the flag: not kept

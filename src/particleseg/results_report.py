@@ -76,12 +76,13 @@ def run_report(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
 
+    # the baselines first: their parameter files are ready (for other rows) before the long part
+    baselines = baseline_segmenters(cfg, load_dataset(cfg.dataset), out)
     t0 = time.perf_counter()
     n_scans = 0
     for name, dataset, split in tests:
         n_scans += len(predict(predict_config(cfg, dataset.root, split, _pred_dir(cfg, name))))
     predict_s = time.perf_counter() - t0
-    baselines = baseline_segmenters(cfg, load_dataset(cfg.dataset), out)
 
     def predictions(name: str, entry, image: np.ndarray) -> dict[str, np.ndarray]:
         found = find_prediction(_pred_dir(cfg, name), entry.name)
