@@ -3,6 +3,9 @@
 # validation scans, export, score with the report, keep its summary, refresh the ablation table.
 #   bash benchmarks/ablation_row.sh ablation_norm          # experiment name = run folder name
 #   bash benchmarks/ablation_row.sh ablation_recipe        # row 1: the shipped model, not retrained
+#   bash benchmarks/ablation_row.sh ablation_wide '~tests.ood_indep' '~baseline@baselines.snow'
+#       # further arguments go to the report: here a first pass on two test sets, model and
+#       # ThreshWater only (the full report later reuses its predictions)
 # Needs data/synth, data/synth_val, data/ood_independent (and data/synth_wide for ablation_wide):
 #   python -m particleseg.synth
 #   python -m particleseg.synth out_dir=data/synth_val seed=1 splits.train.n=8 splits.id_test.n=0 splits.ood_test.n=0
@@ -12,7 +15,8 @@
 # are missing) and kept in docs/results/ablation/, so every row faces the same baselines; each
 # row's report summary is kept there too, so the table outlives outputs/.
 set -euo pipefail
-row=${1:?usage: ablation_row.sh EXPERIMENT}
+row=${1:?usage: ablation_row.sh EXPERIMENT [REPORT_OVERRIDES...]}
+shift
 keep=docs/results/ablation
 mkdir -p "$keep"
 export WANDB_MODE=${WANDB_MODE:-offline}
@@ -35,7 +39,7 @@ else
   [ -f "$run/model.ckpt" ] || python -m particleseg.inference.export "$run/checkpoints/best.ckpt" "$run/model.ckpt" --postprocess "$run/tuned.json"
   model=$run/model.ckpt
 fi
-python evaluate.py --config-name report checkpoint="$model" output_dir="outputs/report/$row" results_md=null "${baselines[@]}"
+python evaluate.py --config-name report checkpoint="$model" output_dir="outputs/report/$row" results_md=null "${baselines[@]}" "$@"
 cp "outputs/report/$row/summary.json" "$keep/$row.json"
 for b in threshwater snow; do
   [ -f "$keep/${b}_params.json" ] || cp "outputs/report/$row/${b}_params.json" "$keep/${b}_params.json"

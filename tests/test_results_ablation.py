@@ -49,6 +49,8 @@ def test_keep_missing_keeps_a_rows_cells_from_the_page_and_says_so(tmp_path):
         "<!-- ablation:begin -->\n| row | test set | method | "
         + " | ".join(COLUMNS)
         + " |\n|---|\n| recipe | id_test | model | 0.1 | 0.2 | 0.3 | 0.4 | 0.5 |\n"
+        "| baseline (tuned on train) | hard_test | SNOW | 0.2 | 0.2 | 0.2 | 0.2 | 0.2 |\n"
+        "| baseline (tuned on train) | id_test | SNOW | 0.9 | 0.9 | 0.9 | 0.9 | 0.9 |\n"
         "| + wide |  | not run yet |  |  |  |  |  |\n<!-- ablation:end -->"
     )
     page.write_text(f"# R\n{old}\n")
@@ -56,6 +58,9 @@ def test_keep_missing_keeps_a_rows_cells_from_the_page_and_says_so(tmp_path):
     text = page.read_text()
     assert "| recipe | id_test | model | 0.1 | 0.2 | 0.3 | 0.4 | 0.5 |" in text
     assert "| + norm | id_test | model | 0.700 |" in text
-    assert "Kept from the previous version of this table" in text and "): recipe._" in text
+    assert "Kept from the previous version of this table" in text
+    assert "): recipe; baseline (tuned on train) SNOW on hard_test._" in text
+    assert "| baseline (tuned on train) | hard_test | SNOW | 0.2 |" in text  # no summary has it
+    assert "| baseline (tuned on train) | id_test | SNOW | 0.300 |" in text  # b's summary has it
     main([str(page), f"recipe={tmp_path / 'a.json'}", f"+ norm={tmp_path / 'b' / 'summary.json'}"])
     assert "| recipe |  | not run yet |" in page.read_text()  # without the flag: not kept

@@ -44,8 +44,8 @@ def ablation_rows(
     Args:
         rows: ``(label, report output folder or its summary.json copy)`` in the order to show.
         kept: the table's cells as the page has them (:func:`page_rows`): a row whose summary
-            is missing keeps its cells from there, and so do the baselines when no summary is
-            there to give them.
+            is missing keeps its cells from there, and so does a baseline's row (test set and
+            method) that no summary gives.
 
     Returns:
         ``(header, table rows, labels kept from the page)``; a row whose ``summary.json`` is
@@ -74,11 +74,12 @@ def ablation_rows(
                     table.append([label, test, "model", *values])
                 else:
                     baselines.setdefault((test, method), values)
-    for (test, method), values in sorted(baselines.items()):
+    old = {(r[1], r[2]): r[3:] for r in kept if r[0] == BASELINE_ROW}
+    missing = {key: cells for key, cells in old.items() if key not in baselines}
+    for test, method in missing:
+        kept_labels.append(f"{BASELINE_ROW} {method} on {test}")
+    for (test, method), values in sorted({**missing, **baselines}.items()):
         table.append([BASELINE_ROW, test, method, *values])
-    if not baselines and any(r[0] == BASELINE_ROW for r in kept):
-        table.extend(r for r in kept if r[0] == BASELINE_ROW)
-        kept_labels.append(BASELINE_ROW)
     return header, table, kept_labels
 
 

@@ -33,9 +33,20 @@ def check_scan_values(array: Any, scan: ScanInput) -> None:
     """Stream over the scan once: finite values, real numeric dtype, not constant.
 
     Raises:
-        ValueError: ``"<file>: ..."`` naming the first slices with NaN/inf, or the constant.
+        ValueError: ``"<file>: ..."`` naming the first slices with NaN/inf, or the constant,
+            or the reason its voxels cannot be read (a corrupt chunk, a truncated file).
     """
-    check_image(array, scan.path)
+    try:
+        check_image(array, scan.path)
+    except ValueError:
+        raise
+    except Exception as err:  # noqa: BLE001 - codecs and readers raise their own types
+        raise ValueError(f"{scan.path}: {unreadable(err)}") from err
+
+
+def unreadable(err: Exception) -> str:
+    """The message for voxels that cannot be read: a corrupt chunk, a truncated file."""
+    return f"cannot read the scan's voxels, the file is damaged ({type(err).__name__}: {err})"
 
 
 def check_scan_geometry(scan: ScanInput, plan: ChunkPlan, patch_size) -> list[str]:
@@ -99,4 +110,4 @@ def result_warnings(scan: ScanInput, n_particles: int | None) -> list[str]:
     return warnings
 
 
-__all__ = ["check_scan_geometry", "check_scan_values", "result_warnings"]
+__all__ = ["check_scan_geometry", "check_scan_values", "result_warnings", "unreadable"]

@@ -24,7 +24,12 @@ import shutil
 import time
 from pathlib import Path
 
-from particleseg.inference.checks import check_scan_geometry, check_scan_values, result_warnings
+from particleseg.inference.checks import (
+    check_scan_geometry,
+    check_scan_values,
+    result_warnings,
+    unreadable,
+)
 from particleseg.inference.chunk_store import touch_json
 from particleseg.inference.cost import check_cost, make_plan
 from particleseg.inference.cpu_stages import finish_outputs, resolve_postprocess, run_cpu_stages
@@ -267,6 +272,8 @@ def scan_normalization(scan: ScanInput, model: LoadedModel) -> Normalization:
             release_pages(array)
     except ValueError as err:
         raise ValueError(f"{scan.path}: {err}") from err
+    except Exception as err:  # noqa: BLE001 - codecs and readers raise their own types
+        raise ValueError(f"{scan.path}: {unreadable(err)}") from err
 
 
 __all__ = ["predict_scan", "scan_normalization"]
