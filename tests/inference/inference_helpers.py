@@ -6,8 +6,11 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 
-from particleseg.inference.model import CHECKPOINT_KEY
+from particleseg.inference.inputs import resolve_scan
+from particleseg.inference.model import CHECKPOINT_KEY, load_checkpoint
+from particleseg.inference.pipeline import predict_scan
 
+POST = {"halo": 4, "small_core_distance": 1.0, "small_core_fraction": 0.95}
 TINY_NET = {
     "_target_": "particleseg.models.UNet",
     "in_channels": 1,
@@ -83,3 +86,15 @@ def cpu_trainer():
         enable_model_summary=False,
         enable_checkpointing=False,
     )
+
+
+def run(scan_path, out, checkpoint, size_px, **kwargs):
+    """predict_scan in process, on the CPU, with small chunks and the test thresholds."""
+    scan = resolve_scan(scan_path, particle_size_px=size_px, spacing=kwargs.pop("spacing", None))
+    options = {
+        "inference": {"chunk_size": 16, "autocast": False},
+        "postprocess": POST,
+        "outputs": {"border_core": True},
+    }
+    options.update(kwargs)
+    return predict_scan(scan, out, load_checkpoint(checkpoint), cpu_trainer(), **options)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest

@@ -8,8 +8,7 @@ import os
 
 import pytest
 import tifffile
-from inference_helpers import blobs
-from test_inference_pipeline import run
+from inference_helpers import blobs, run
 
 from particleseg.config import path_key
 from particleseg.inference.run_state import differences

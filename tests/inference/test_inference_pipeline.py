@@ -9,26 +9,11 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from inference_helpers import blobs, cpu_trainer
+from inference_helpers import POST, blobs, run
 
 from particleseg.inference.inputs import resolve_scan
-from particleseg.inference.model import load_checkpoint
-from particleseg.inference.pipeline import predict_scan
 from particleseg.postprocess.resample import nearest_source_index
 from particleseg.targets import border_core_to_instance, filter_small_particles
-
-POST = {"halo": 4, "small_core_distance": 1.0, "small_core_fraction": 0.95}
-
-
-def run(scan_path, out, checkpoint, size_px, **kwargs):
-    scan = resolve_scan(scan_path, particle_size_px=size_px, spacing=kwargs.pop("spacing", None))
-    options = {
-        "inference": {"chunk_size": 16, "autocast": False},
-        "postprocess": POST,
-        "outputs": {"border_core": True},
-    }
-    options.update(kwargs)
-    return predict_scan(scan, out, load_checkpoint(checkpoint), cpu_trainer(), **options)
 
 
 def reference_instances(border_core, scan_shape, min_relative_size=0.005):
@@ -83,7 +68,9 @@ def test_unfinished_run_with_other_settings_is_refused(tiny_checkpoint, tmp_path
     out = tmp_path / "out"
     run(tmp_path / "scan.tif", out, tiny_checkpoint, 8.0, outputs={"keep_work": True})
     (out / "summary.json").unlink()  # as if killed before the end
-    with pytest.raises(ValueError, match="unfinished run with other inputs or settings.*particle_size_px"):
+    with pytest.raises(
+        ValueError, match="unfinished run with other inputs or settings.*particle_size_px"
+    ):
         run(tmp_path / "scan.tif", out, tiny_checkpoint, 5.0)
 
 

@@ -1,5 +1,7 @@
-"""Predict's checks at the door and on the result: errors for what cannot give a valid result,
-warnings (log and ``summary.json``) for what gives a result worth checking.
+"""Predict's checks at the door and on the result: errors and warnings.
+
+Errors for what cannot give a valid result; warnings (log and ``summary.json``) for what gives
+a result worth checking.
 
 Errors (``ValueError`` naming the file, exit status 2 from predict.py):
 
@@ -9,11 +11,12 @@ Errors (``ValueError`` naming the file, exit status 2 from predict.py):
   fragments of the border (:func:`check_scan_geometry`).
 
 Warnings:
-
 - the network grid thinner than one window along an axis: that axis is padded (symmetric
   zero padding, as MONAI's sliding window does), so particles near those faces see less
   context;
-- no particle, or one, in the result: the particle size or the scan is likely wrong.
+- no particle, or one, in the result: the particle size or the scan is likely wrong;
+- a scan whose network-input histogram is far from all of the model's reference scans
+  (:func:`check_input_reference`, from statistics stored in the model file).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.plan import ChunkPlan
 from particleseg.io.validation import check_image
+from particleseg.transforms.input_reference import compare_to_reference, normalized_sample
 
 log = logging.getLogger(__name__)
 AXES = "zyx"
@@ -110,4 +114,43 @@ def result_warnings(scan: ScanInput, n_particles: int | None) -> list[str]:
     return warnings
 
 
-__all__ = ["check_scan_geometry", "check_scan_values", "result_warnings", "unreadable"]
+def check_input_reference(
+    array: Any, scan: ScanInput, normalization: dict[str, Any], reference: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Compare the scan's normalized histogram with the model's reference scans.
+
+    Args:
+        array: the opened scan (Z, Y, X); a bounded sample of it is read.
+        scan: the resolved scan (its path names the warning).
+        normalization: the model's scheme config.
+        reference: the model's input reference; empty when it stores none.
+
+    Returns:
+        The record for ``summary.json`` (``{"available": False}`` without a reference, else
+        distance, nearest reference, threshold and ``far``) and the warnings (also logged).
+    """
+    if not reference:
+        return {"available": False}, []
+    values = normalized_sample(array, normalization)
+    record = {"available": True, **compare_to_reference(values, reference)}
+    warnings = []
+    if record["far"]:
+        warnings.append(
+            f"the scan's grey-value histogram (after the model's normalization) is "
+            f"{record['distance']:.3f} from the nearest of the model's reference scans "
+            f"({record['nearest']}), beyond the {record['threshold']:.3f} the model's references "
+            "show among themselves: the model was not checked on scans like this one; inspect "
+            "overlay.png, or compare with a ThreshWater baseline, before trusting the numbers"
+        )
+    for text in warnings:
+        log.warning("%s: %s", scan.path, text)
+    return record, warnings
+
+
+__all__ = [
+    "check_input_reference",
+    "check_scan_geometry",
+    "check_scan_values",
+    "result_warnings",
+    "unreadable",
+]

@@ -10,10 +10,16 @@ optionally, the post-processing thresholds tuned for it (predict uses them by de
     python -m particleseg.inference.export CHECKPOINT OUT.ckpt [--dtype float16|bfloat16|float32]
         [--postprocess tuned.json]   # a file from python -m particleseg.inference.tune
         [--per-scan-from DATASET]    # a global z-score model normalized per scan instead
+        [--reference DATASET]        # store its train scans' input histograms (see below)
 
 ``--per-scan-from`` gives a model trained with the global z-score the per-scan normalization
 (:func:`particleseg.transforms.normalization.zscore_as_percentile`, measured on the dataset's
 train split: the scans it was trained on), so gain, offset and bit depth stop mattering.
+
+``--reference`` stores the network-input histograms of the dataset's train scans
+(:mod:`particleseg.transforms.input_reference`): predict then warns when a scan's histogram is
+far from all of them. An exported model file may be given as ``CHECKPOINT`` to add a reference
+(or change the normalization) without retraining; its provenance is kept.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ import torch
 from particleseg.inference.model import CHECKPOINT_KEY, load_checkpoint
 from particleseg.io import load_dataset, read_volume
 from particleseg.io._atomic import atomic_path
+from particleseg.transforms.input_reference import (
+    build_reference,
+    check_reference,
+    normalized_sample,
+)
 from particleseg.transforms.normalization import resolve_config, zscore_as_percentile
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -40,6 +51,7 @@ def export_model(
     dtype: str = "float16",
     postprocess: dict | None = None,
     normalization: dict | None = None,
+    input_reference: dict | None = None,
 ) -> Path:
     """Write the network of ``checkpoint`` with its metadata to ``out`` (atomically).
 
@@ -50,6 +62,8 @@ def export_model(
         postprocess: thresholds tuned for this model (keys of predict's ``postprocess``),
             stored in the metadata; predict takes them where its own values are null.
         normalization: a normalization scheme config to store instead of the checkpoint's.
+        input_reference: the normalized reference scans' histograms
+            (:func:`particleseg.transforms.input_reference.build_reference`).
 
     Returns:
         ``Path(out)``.
@@ -63,18 +77,24 @@ def export_model(
     model = load_checkpoint(checkpoint)  # validates the file and its metadata
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     meta = dict(ckpt[CHECKPOINT_KEY])
-    meta["exported_from"] = {
+    source = {
         "file": checkpoint.name,
         "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
         "epoch": ckpt.get("epoch"),
         "global_step": ckpt.get("global_step"),
         "storage_dtype": dtype,
     }
+    if "exported_from" in meta:  # an exported model file, re-exported: keep its provenance
+        meta["reexported_from"] = source
+    else:
+        meta["exported_from"] = source
     if normalization is not None:
         meta["normalization"] = resolve_config(normalization)
         meta.pop("intensity_stats", None)
         if meta["normalization"]["scheme"] == "global_zscore":
             meta["intensity_stats"] = {k: meta["normalization"][k] for k in ("mean", "std")}
+    if input_reference is not None:
+        meta["input_reference"] = check_reference(input_reference)
     if postprocess:
         meta["postprocess"] = {str(k): v for k, v in dict(postprocess).items()}
     state = {
@@ -86,6 +106,19 @@ def export_model(
     with atomic_path(out) as tmp:
         torch.save({"state_dict": state, CHECKPOINT_KEY: meta}, tmp)
     return out
+
+
+def dataset_reference(dataset: str | os.PathLike, normalization: dict) -> dict:
+    """The input reference of a dataset's train scans under a normalization scheme.
+
+    Raises:
+        ValueError: the dataset cannot be read or has no train scans.
+    """
+    entries = list(load_dataset(dataset).split("train"))
+    if not entries:
+        raise ValueError(f"{dataset}: no train scans to build the input reference from")
+    samples = [normalized_sample(read_volume(e.image), normalization) for e in entries]
+    return build_reference(samples, [e.name for e in entries])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,6 +134,12 @@ def main(argv: list[str] | None = None) -> None:
         "--per-scan-from",
         type=Path,
         help="dataset folder: normalize per scan, matched to the global z-score on its train split",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="dataset folder: store its train scans' network-input histograms for predict's "
+        "warning on unfamiliar scans",
     )
     args = parser.parse_args(argv)
     try:
@@ -118,7 +157,13 @@ def main(argv: list[str] | None = None) -> None:
             except (OSError, json.JSONDecodeError) as err:
                 raise ValueError(f"{args.postprocess}: cannot read the thresholds ({err})") from err
             postprocess = tuned.get("params", tuned)
-        path = export_model(args.checkpoint, args.out, args.dtype, postprocess, normalization)
+        reference = None
+        if args.reference is not None:
+            config = normalization or load_checkpoint(args.checkpoint).normalization
+            reference = dataset_reference(args.reference, config)
+        path = export_model(
+            args.checkpoint, args.out, args.dtype, postprocess, normalization, reference
+        )
     except ValueError as err:
         parser.exit(2, f"export: {err}\n")
     print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB)")

@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from particleseg.transforms.input_reference import check_reference
 from particleseg.transforms.normalization import legacy_config, resolve_config
 
 CHECKPOINT_KEY = "particleseg"  # same key as particleseg.models.module.CHECKPOINT_KEY
@@ -50,6 +51,9 @@ class LoadedModel:
         path: The checkpoint file.
         postprocess: Post-processing thresholds tuned for this model (stored by
             :func:`particleseg.inference.export.export_model`); empty when not tuned.
+        input_reference: Histograms of the model's normalized reference scans
+            (:func:`particleseg.transforms.input_reference.build_reference`), for predict's
+            warning on unfamiliar scans; empty when the model stores none.
     """
 
     net: nn.Module
@@ -59,6 +63,7 @@ class LoadedModel:
     patch_size: tuple[int, int, int]
     path: Path
     postprocess: dict[str, Any] = field(default_factory=dict)
+    input_reference: dict[str, Any] = field(default_factory=dict)
 
 
 def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
@@ -103,6 +108,12 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: invalid intensity normalization in the model ({err})") from err
+    reference = meta.get("input_reference") or {}
+    if reference:
+        try:
+            reference = check_reference(reference)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
     net = instantiate(meta["net_config"])
     state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
@@ -115,4 +126,5 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
         patch_size=tuple(int(p) for p in meta["patch_size"]),
         path=path,
         postprocess=dict(meta.get("postprocess") or {}),
+        input_reference=dict(reference),
     )

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from particleseg.inference.checks import (
+    check_input_reference,
     check_scan_geometry,
     check_scan_values,
     result_warnings,
@@ -126,6 +127,8 @@ def predict_scan(
         if rank0 and not outputs.get("keep_work"):  # left by a kill after the summary
             shutil.rmtree(work, ignore_errors=True)
         return json.loads((out / SUMMARY).read_text()) if rank0 else None
+    reference, reference_warnings = scan_reference(scan, model)
+    warnings += reference_warnings
     if state == "start":  # a resumed run's input has the fingerprint of the one checked
         array = scan.open()
         try:
@@ -223,6 +226,7 @@ def predict_scan(
             "estimate": scan.estimate,
         },
         "normalization": normalize.to_dict(),
+        "input_reference": reference,  # the histogram check against the model's references
         "zoom": list(zoom),
         "network_shape": list(plan.network_shape),
         "model": {
@@ -276,4 +280,24 @@ def scan_normalization(scan: ScanInput, model: LoadedModel) -> Normalization:
         raise ValueError(f"{scan.path}: {unreadable(err)}") from err
 
 
-__all__ = ["predict_scan", "scan_normalization"]
+def scan_reference(scan: ScanInput, model: LoadedModel) -> tuple[dict, list[str]]:
+    """The scan's histogram against the model's reference scans (:func:`check_input_reference`).
+
+    Raises:
+        ValueError: naming the scan's file, when its sampled voxels cannot be read.
+    """
+    if not model.input_reference:
+        return {"available": False}, []
+    try:
+        array = scan.open()
+        try:
+            return check_input_reference(array, scan, model.normalization, model.input_reference)
+        finally:
+            release_pages(array)
+    except ValueError as err:
+        raise ValueError(f"{scan.path}: {err}") from err
+    except Exception as err:  # noqa: BLE001 - codecs and readers raise their own types
+        raise ValueError(f"{scan.path}: {unreadable(err)}") from err
+
+
+__all__ = ["predict_scan", "scan_normalization", "scan_reference"]

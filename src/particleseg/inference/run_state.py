@@ -15,11 +15,11 @@ import shutil
 from pathlib import Path
 
 from particleseg.inference.chunk_store import touch_json
-from particleseg.io.identity import input_identity
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.model import LoadedModel
 from particleseg.inference.plan import ChunkPlan
 from particleseg.inference.reports import OUTPUT_FILES
+from particleseg.io.identity import input_identity
 
 SUMMARY = "summary.json"
 WORK = ".work"
@@ -110,7 +110,7 @@ class Stages:
 
 
 def differences(old, new, prefix: str = "") -> list[str]:
-    """Dotted keys where two fingerprints differ (``settings.postprocess.halo``, ``input.mtime_ns``)."""
+    """Dotted keys where two fingerprints differ (``settings.postprocess.halo``, ``input.size``)."""
     if isinstance(old, dict) and isinstance(new, dict):
         keys = sorted(set(old) | set(new))
         return [d for k in keys for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")]
