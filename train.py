@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 import particleseg.config  # noqa: F401  (registers the resolvers the configs use)
-from particleseg.entry import guarded, take_debug_flag
+from particleseg.entry import guarded, quiet_third_party, take_debug_flag
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -21,6 +21,8 @@ def main(cfg: DictConfig) -> float | None:
     like a run (``--debug`` shows the traceback).
     """
     from hydra.core.hydra_config import HydraConfig
+
+    quiet_third_party()
 
     from particleseg.tasks import train
     from particleseg.training import discard_unstarted_run

@@ -118,9 +118,14 @@ def test_evaluate_entry_point_as_a_user_runs_it(demo, tmp_path):
             ["input={tmp}/scan.npy", "particle_size_px=5", "model={tmp}/text.ckpt"],
             "text.ckpt: not a PyTorch model file",
         ),
-        (["input={tmp}/scan.npy", "particle_size_px=5", "output={tmp}/text.ckpt"],
-         "text.ckpt: the output must be a folder"),
-        (["input={tmp}/scan.npy", "particle_size_px=50"], "scan.npy: the scan of shape (20, 20, 20)"),
+        (
+            ["input={tmp}/scan.npy", "particle_size_px=5", "output={tmp}/text.ckpt"],
+            "text.ckpt: the output must be a folder",
+        ),
+        (
+            ["input={tmp}/scan.npy", "particle_size_px=50"],
+            "scan.npy: the scan of shape (20, 20, 20)",
+        ),
     ],
 )
 def test_predict_without_usable_input_says_how(args, message, tmp_path):
@@ -179,3 +184,23 @@ def test_train_on_a_missing_dataset_is_a_message_and_leaves_no_run(tmp_path):
         timeout=120,
     )
     assert debug.returncode != 0 and "Traceback" in debug.stderr + debug.stdout
+
+
+@pytest.mark.parametrize(
+    "script,must,must_not",
+    [
+        ("predict.py", ["Usage: python predict.py", "particle_size_px", "model="], ["experiment"]),
+        ("evaluate.py", ["Usage: python evaluate.py", "baseline=snow"], ["experiment", "sweep"]),
+        ("train.py", ["Usage: python train.py", "experiment=", "resume=RUN_DIR"], ["baseline="]),
+    ],
+)
+def test_help_is_written_for_people_and_names_only_its_own_settings(script, must, must_not):
+    done = subprocess.run(
+        [sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for text in must:
+        assert text in done.stdout, text
+    for text in must_not:
+        assert text not in done.stdout, text
+    assert "Examples:" in done.stdout and "Traceback" not in done.stderr

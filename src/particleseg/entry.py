@@ -15,6 +15,25 @@ from collections.abc import Callable
 from typing import Any
 
 DEBUG_FLAG = "--debug"
+#: Libraries whose deprecation notices stay out of the console (they are ours to act on, not
+#: the user's).
+THIRD_PARTY = (
+    "lightning",
+    "torch",
+    "torchmetrics",
+    "monai",
+    "hydra",
+    "omegaconf",
+    "wandb",
+    "zarr",
+    "numcodecs",
+    "dask",
+    "tifffile",
+    "skimage",
+    "scipy",
+    "porespy",
+    "pkg_resources",
+)
 _debug = False
 
 
@@ -36,9 +55,10 @@ def take_debug_flag(argv: list[str] | None = None) -> bool:
 def quiet_third_party() -> None:
     """Keep the libraries' tips and deprecation notices out of a user's console.
 
-    Lightning's start-up lines (the accelerator lines and its advertising "Tip") and known
-    deprecation warnings of our pinned versions say nothing about the user's run; errors and
-    warnings of those libraries still show.
+    Lightning's start-up lines (the accelerator lines and its advertising "Tip") and the
+    deprecation notices raised inside the pinned libraries say nothing about the user's run;
+    errors and other warnings of those libraries still show, and so do deprecations raised in
+    particleseg's own code.
     """
     import logging
     import warnings
@@ -46,12 +66,11 @@ def quiet_third_party() -> None:
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for module in THIRD_PARTY:
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=rf"{module}(\.|$)")
 
 
-def guarded(
-    prog: str, fn: Callable[[], Any], on_error: Callable[[], None] | None = None
-) -> Any:
+def guarded(prog: str, fn: Callable[[], Any], on_error: Callable[[], None] | None = None) -> Any:
     """Run ``fn()``; a ``ValueError`` or ``OSError`` ends the program with exit status 2.
 
     Args:

@@ -117,6 +117,13 @@ def run(cfg: DictConfig) -> float | None:
     name = "config_resolved.yaml" if ckpt_path is None else "config_resolved_resume.yaml"
     OmegaConf.save(cfg, out / name, resolve=True)  # every interpolation as the run saw it
     datamodule, module, trainer = build(cfg)
+    log.info(
+        "training on %s x %d (precision %s) into %s",
+        type(trainer.accelerator).__name__.replace("Accelerator", "") or "?",
+        trainer.num_devices,
+        trainer.precision,
+        out,
+    )
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     best, best_path = _best(trainer, cfg.optimized_metric)
     overrides = dict(o.split("=", 1) for o in _task_overrides() if "=" in o)

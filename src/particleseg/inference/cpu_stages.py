@@ -19,6 +19,7 @@ from particleseg.inference.plan import ChunkPlan
 from particleseg.inference.run_state import Stages, folder_bytes, peak_rss_bytes
 from particleseg.io import write_volume
 from particleseg.postprocess import (
+    StageBar,
     border_core_to_instance_chunked,
     filter_small_particles_chunked,
     resample_labels_chunked,
@@ -72,7 +73,7 @@ def run_cpu_stages(
     with its spacing); records seconds in ``timings`` and peak RSS in ``peaks``.
     """
     scheduler, num_workers, client = dask_scheduler(dask)
-    run = {"scheduler": scheduler, "num_workers": num_workers, "progress": True}
+    run = {"scheduler": scheduler, "num_workers": num_workers}
     net_path, scan_path = work / "instances_network.zarr", work / "instances_scan.zarr"
     scan_chunks = tuple(min(c, s) for c, s in zip(SCAN_CHUNKS, scan.shape, strict=True))
 
@@ -80,7 +81,9 @@ def run_cpu_stages(
         if stages.done(name) is not None:
             return
         t0 = time.perf_counter()
-        facts = fn() or {}
+        with StageBar(name) as bar:  # one bar for all of the stage's passes
+            run["progress"] = bar
+            facts = fn() or {}
         timings[name] = time.perf_counter() - t0
         peaks[name] = peak_rss_bytes()["self"]
         stages.mark(name, {**facts, "seconds": timings[name], "work_bytes": folder_bytes(work)})

@@ -1,5 +1,6 @@
 """Out-of-core post-processing: border-core maps to instance labels, label resampling (no torch)."""
 
+from particleseg.postprocess._blocks import StageBar
 from particleseg.postprocess.chunked import (
     border_core_to_instance_chunked,
     filter_small_particles_chunked,
@@ -7,6 +8,7 @@ from particleseg.postprocess.chunked import (
 from particleseg.postprocess.resample import resample_labels_chunked
 
 __all__ = [
+    "StageBar",
     "border_core_to_instance_chunked",
     "filter_small_particles_chunked",
     "resample_labels_chunked",

@@ -127,17 +127,81 @@ def make_scratch(directory: str | Path, shape, block_shape) -> zarr.Array:
     )
 
 
+class StageBar:
+    """One progress bar for all the passes of a stage: each pass adds its blocks to the total.
+
+    The bar's label names the stage and, after a colon, the pass under way. Passes are not all
+    known in advance (the far-voxel passes depend on the data), so the total grows as they
+    start; the count never runs past it.
+    """
+
+    def __init__(self, stage: str, **tqdm_kwargs):
+        from tqdm.auto import tqdm
+
+        self.stage = stage
+        self.bar = tqdm(total=0, desc=stage, unit="block", mininterval=0.5, **tqdm_kwargs)
+
+    def begin(self, what: str, n: int) -> None:
+        """A pass of ``n`` blocks starts."""
+        self.bar.total += n
+        self.bar.set_description_str(f"{self.stage}: {what}", refresh=False)
+        self.bar.refresh()
+
+    def advance(self, n: int = 1) -> None:
+        """``n`` blocks done."""
+        self.bar.update(min(n, self.bar.total - self.bar.n))
+
+    def close(self) -> None:
+        """Finish the bar (the stage is done)."""
+        self.bar.set_description_str(self.stage, refresh=False)
+        self.bar.close()
+
+    def __enter__(self) -> StageBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def run_blocks(
-    fn: Callable, items: Sequence, what: str, *, scheduler, num_workers: int | None, progress: bool
+    fn: Callable,
+    items: Sequence,
+    what: str,
+    *,
+    scheduler,
+    num_workers: int | None,
+    progress: bool | StageBar,
 ) -> list:
-    """``[fn(i) for i in items]``, as dask tasks on ``scheduler``."""
+    """``[fn(i) for i in items]``, as dask tasks on ``scheduler``.
+
+    Args:
+        fn: the work on one item (a block number).
+        items: the items.
+        what: the pass's name (a progress bar's label, the dask keys).
+        scheduler: a dask scheduler name or a distributed client.
+        num_workers: threads of a local scheduler (None: dask's default).
+        progress: False for none, True for a bar of this pass, or a :class:`StageBar` that
+            this pass adds to.
+    """
     if not len(items):
         return []
-    if scheduler == "synchronous" and not progress:
-        return [fn(i) for i in items]
+    stage_bar = progress if isinstance(progress, StageBar) else None
+    if stage_bar is not None:
+        stage_bar.begin(what, len(items))
+    if scheduler == "synchronous" and (not progress or stage_bar is not None):
+        results = []
+        for i in items:
+            results.append(fn(i))
+            if stage_bar is not None:
+                stage_bar.advance()
+        return results
     tasks = [dask.delayed(fn, pure=False)(i, dask_key_name=f"{what}-{i}") for i in items]
     bar = contextlib.nullcontext()
-    if progress:
+    if stage_bar is not None and isinstance(scheduler, str):
+        from dask.callbacks import Callback
+
+        bar = Callback(posttask=lambda *_: stage_bar.advance())
+    elif progress is True:
         from dask.diagnostics import ProgressBar
 
         print(f"{what}:", flush=True)
@@ -146,4 +210,7 @@ def run_blocks(
     if num_workers is not None:
         kwargs["num_workers"] = num_workers
     with bar:
-        return list(dask.compute(*tasks, **kwargs))
+        results = list(dask.compute(*tasks, **kwargs))
+    if stage_bar is not None:
+        stage_bar.advance(len(items))  # a distributed run: the pass at once
+    return results

@@ -37,6 +37,7 @@ from particleseg.postprocess._blocks import (
     choose_block_shape,
     make_scratch,
     read,
+    StageBar,
     run_blocks,
     slices,
 )
@@ -71,7 +72,7 @@ def border_core_to_instance_chunked(
     small_core_fraction: float = 0.95,
     small_core_max_distance: float = 3.0,
     spacing=None,
-    progress: bool = False,
+    progress: bool | StageBar = False,
     *,
     connectivity: int = 6,
     scheduler="threads",
@@ -114,7 +115,7 @@ def border_core_to_instance_chunked(
         small_core_fraction: small-core rule.
         small_core_max_distance: small-core rule.
         spacing: optional voxel size per axis (Z, Y, X).
-        progress: print a progress bar per pass.
+        progress: print a progress bar per pass (True), or add to one stage's bar.
         connectivity: 6, 18 or 26, for the cores and the foreground components.
         scheduler: dask scheduler for the per-block passes ("threads", "synchronous", ...).
         num_workers: number of dask workers (threads); default the core count.
@@ -168,7 +169,7 @@ def filter_small_particles_chunked(
     *,
     scheduler="threads",
     num_workers: int | None = None,
-    progress: bool = False,
+    progress: bool | StageBar = False,
 ) -> int:
     """:func:`particleseg.targets.filter_small_particles`, block by block.
 
@@ -185,7 +186,7 @@ def filter_small_particles_chunked(
         block_shape: as in :func:`border_core_to_instance_chunked`.
         scheduler: dask scheduler for the per-block passes.
         num_workers: number of dask workers.
-        progress: print a progress bar per pass.
+        progress: print a progress bar per pass (True), or add to one stage's bar.
 
     Returns:
         M, the number of particles kept.

@@ -16,6 +16,7 @@ from particleseg.postprocess._blocks import (
     BlockGrid,
     choose_block_shape,
     read,
+    StageBar,
     run_blocks,
     slices,
 )
@@ -76,7 +77,7 @@ def resample_labels_chunked(
     *,
     scheduler="threads",
     num_workers: int | None = None,
-    progress: bool = False,
+    progress: bool | StageBar = False,
 ) -> None:
     """Nearest-neighbour resample of labels to ``labels_out``'s shape, block by block.
 
@@ -99,7 +100,7 @@ def resample_labels_chunked(
             does not cover whole.
         scheduler: dask scheduler for the blocks ("threads", "synchronous", ...).
         num_workers: number of dask workers; default the core count.
-        progress: print a progress bar.
+        progress: print a progress bar (True), or add to one stage's bar.
 
     Raises:
         ValueError: an array is not 3D or not integer; ``labels_out``'s dtype is neither

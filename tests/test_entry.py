@@ -1,0 +1,47 @@
+"""The entry points' shared error path and console hygiene (particleseg.entry)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from particleseg.entry import guarded, quiet_third_party, take_debug_flag
+
+
+def test_deprecations_of_libraries_are_hidden_but_ours_show():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.resetwarnings()
+        warnings.simplefilter("always")
+        quiet_third_party()
+        for module in ("lightning.pytorch.trainer", "torch.nn", "particleseg.inference"):
+            warnings.warn_explicit("old", DeprecationWarning, "f.py", 1, module=module)
+        warnings.warn_explicit("not a deprecation", UserWarning, "f.py", 1, module="torch.nn")
+    shown = [(str(w.message), w.category) for w in seen]
+    assert shown == [("old", DeprecationWarning), ("not a deprecation", UserWarning)]
+
+
+def test_guarded_turns_value_and_os_errors_into_a_message_and_status_2(capsys):
+    take_debug_flag([])
+    calls = []
+
+    def bad():
+        raise FileNotFoundError(2, "No such file or directory", "/x/scan.tif")
+
+    with pytest.raises(SystemExit) as stop:
+        guarded("predict.py", bad, on_error=lambda: calls.append(1))
+    assert stop.value.code == 2 and calls == [1]
+    err = capsys.readouterr().err
+    assert err.startswith("predict.py: ") and "/x/scan.tif" in err and "No such file" in err
+    with pytest.raises(SystemExit):
+        guarded("predict.py", lambda: (_ for _ in ()).throw(ValueError("scan.tif: constant")))
+    assert capsys.readouterr().err == "predict.py: scan.tif: constant\n"
+    assert guarded("predict.py", lambda: 7) == 7
+
+
+def test_debug_flag_is_taken_out_and_lets_the_exception_through():
+    argv = ["predict.py", "--debug", "input=x"]
+    assert take_debug_flag(argv) and argv == ["predict.py", "input=x"]
+    with pytest.raises(ValueError):
+        guarded("predict.py", lambda: (_ for _ in ()).throw(ValueError("x")))
+    take_debug_flag([])
