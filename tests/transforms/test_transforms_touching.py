@@ -6,13 +6,8 @@ import torch
 
 from particleseg.synth import packed_ellipsoids
 from particleseg.targets import instance_to_border_core
-from particleseg.transforms.touching import (
-    ParticleTemplate,
-    PasteResult,
-    RandTouchingPasted,
-    extract_particles,
-    paste_touching,
-)
+from particleseg.transforms.particle_templates import ParticleTemplate, extract_particles
+from particleseg.transforms.touching import PasteResult, RandTouchingPasted, paste_touching
 
 
 # ---------------------------------------------------------------- generated volumes

@@ -39,17 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from particleseg.analysis.block_stats import HistSpec, block_stats, hist_spec, merge_stats
 from particleseg.analysis.properties import (
     GEOMETRY_COLUMNS,
-    HistSpec,
     assemble,
-    block_stats,
     check_inputs,
     check_spacing,
     crop_geometry,
     geometry_arrays,
-    hist_spec,
-    merge_stats,
 )
 
 __all__ = ["particle_properties_chunked"]

@@ -14,13 +14,22 @@ Screenshots of the viewer and of a tool's panel: :mod:`particleseg.annotation.sc
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from particleseg.annotation._widget_helpers import (
+    _floats,
+    _layer_combo,
+    _napari,
+    _points_of,
+    _report,
+    _set_layer,
+    _to_labels_coords,
+    _widgets,
+)
 from particleseg.annotation.instances import label_instances
 from particleseg.annotation.sample import estimate_particle_size_px, save_sample
 from particleseg.annotation.scribbles import (
@@ -38,74 +47,6 @@ INSTANCES_NAME = "instances"
 SCRIBBLES_NAME = "scribbles"
 MARKERS_NAME = "split markers"
 BORDER_NAME = "split border"
-
-INSTALL_HINT = "the annotation widgets need napari: pip install 'particleseg[napari]'"
-
-
-def _napari() -> Any:
-    try:
-        import napari
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(INSTALL_HINT) from exc
-    return napari
-
-
-def _widgets() -> Any:
-    try:
-        from magicgui import widgets
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(INSTALL_HINT) from exc
-    return widgets
-
-
-def _layer_choices(viewer: Any, kinds: tuple[str, ...]) -> Callable[[Any], list[tuple[str, Any]]]:
-    """A magicgui ``choices`` callable: the viewer's layers of the given kinds (class names)."""
-
-    def choices(_widget: Any) -> list[tuple[str, Any]]:
-        return [(layer.name, layer) for layer in viewer.layers if type(layer).__name__ in kinds]
-
-    return choices
-
-
-def _layer_combo(viewer: Any, label: str, kinds: tuple[str, ...]) -> Any:
-    w = _widgets()
-    combo = w.ComboBox(label=label, choices=_layer_choices(viewer, kinds), nullable=True)
-
-    def on_inserted(event: Any) -> None:
-        combo.reset_choices()
-        if combo.value is None and type(event.value).__name__ in kinds:
-            combo.value = event.value  # the first layer of its kind is picked for the user
-
-    viewer.layers.events.inserted.connect(on_inserted)
-    viewer.layers.events.removed.connect(lambda _e: combo.reset_choices())
-    if combo.value is None and len(combo.choices) > 1:
-        combo.value = combo.choices[1]
-    return combo
-
-
-def _floats(text: str, n: int | None, what: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.replace(",", " ").split())
-    except ValueError as exc:
-        raise ValueError(f"{what}: expected numbers separated by commas, got {text!r}") from exc
-    if not values or (n is not None and len(values) != n):
-        raise ValueError(f"{what}: expected {n or 'some'} numbers, got {text!r}")
-    return values
-
-
-def _set_layer(viewer: Any, name: str, data: np.ndarray, **kwargs: Any) -> Any:
-    """Update the data of the Labels layer ``name``, or add it."""
-    if name in viewer.layers:
-        layer = viewer.layers[name]
-        layer.data = data
-        return layer
-    return viewer.add_labels(data, name=name, **kwargs)
-
-
-def _to_labels_coords(layer: Any, target: Any, points: np.ndarray) -> np.ndarray:
-    """(N, 3) data coordinates of ``layer`` -> data coordinates of ``target`` (via world)."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    return np.array([target.world_to_data(layer.data_to_world(p)) for p in pts]).reshape(-1, 3)
 
 
 class ScribbleTool:
@@ -235,14 +176,6 @@ class ScribbleTool:
         self.model = None
         self._trained_on = None
         self.status.value = "classifier reset"
-
-
-def _points_of(layer: Any) -> list[np.ndarray]:
-    """Polylines of a Points layer (one, in point order) or a Shapes layer (one per shape)."""
-    if type(layer).__name__ == "Shapes":
-        return [np.asarray(d, dtype=np.float64) for d in layer.data if len(d)]
-    data = np.asarray(layer.data, dtype=np.float64)
-    return [data] if len(data) else []
 
 
 class SplitTool:
@@ -436,18 +369,6 @@ class SaveTool:
         )
         self.status.value = f"saved {entry.name} in {Path(root) / 'dataset.json'}"
         return Path(entry.label) if entry.label is not None else Path(root)
-
-
-def _report(status: Any, method: Callable[[], Any]) -> Callable[..., None]:
-    """A button callback: run ``method``, show a ValueError in the status line, not a traceback."""
-
-    def callback(*_args: Any) -> None:
-        try:
-            method()
-        except ValueError as exc:
-            status.value = f"error: {exc}"
-
-    return callback
 
 
 @dataclass

@@ -18,7 +18,7 @@ from particleseg.data.prepare import PreparedSample, prepare_sample
 from particleseg.io import SampleEntry, load_dataset, read_volume
 from particleseg.transforms.intensity import IntensityStats, compute_intensity_stats
 from particleseg.transforms.normalization import resolve_config
-from particleseg.transforms.touching import extract_particles
+from particleseg.transforms.particle_templates import extract_particles
 
 log = logging.getLogger(__name__)
 
