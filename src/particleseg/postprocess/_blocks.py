@@ -211,6 +211,6 @@ def run_blocks(
         kwargs["num_workers"] = num_workers
     with bar:
         results = list(dask.compute(*tasks, **kwargs))
-    if stage_bar is not None:
-        stage_bar.advance(len(items))  # a distributed run: the pass at once
+    if stage_bar is not None and not isinstance(scheduler, str):
+        stage_bar.advance(len(items))  # a distributed run has no callbacks: the pass at once
     return results

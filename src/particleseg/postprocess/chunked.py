@@ -34,10 +34,10 @@ import numpy as np
 from particleseg.postprocess._assign import assign_blocks, final_labels, kept_cores, resolve_far
 from particleseg.postprocess._blocks import (
     BlockGrid,
+    StageBar,
     choose_block_shape,
     make_scratch,
     read,
-    StageBar,
     run_blocks,
     slices,
 )

@@ -14,9 +14,9 @@ import numpy as np
 
 from particleseg.postprocess._blocks import (
     BlockGrid,
+    StageBar,
     choose_block_shape,
     read,
-    StageBar,
     run_blocks,
     slices,
 )
