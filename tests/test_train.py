@@ -47,7 +47,11 @@ def tiny_dataset(tmp_path_factory):
     scene = {"size_median_px": 8, "size_range_px": [5, 14], "packing": 0.25}
     split = {"n": 4, "shape": [24, 48, 48], "scene": scene, "ct": {"photons": 3000}}
     build_dataset(
-        folder, {"train": split, "id_test": {**split, "n": 1}}, mode="fast", seed=2, progress=False
+        folder,
+        {"train": split, "val": {**split, "n": 1}, "id_test": {**split, "n": 1}},
+        mode="fast",
+        seed=2,
+        progress=False,
     )
     return folder
 

@@ -43,6 +43,9 @@ class ParticleDataModule(L.LightningDataModule):
         fold: Fold index in ``0..n_folds-1`` or ``"all"`` (train and validate on everything).
         n_folds: Number of group folds.
         fold_seed: Seed of the fold assignment.
+        val_split: A labelled split of the same dataset (``"val"``) to validate on; training
+            then uses the whole ``train`` split and ``fold`` is unused. None: validate on the
+            held-out fold of ``train``.
         oversample_fg: Share of patches centred on foreground (nnU-Net: 1/3).
         augmentation: Callable ``(patch_size) -> dict transform`` (a Hydra ``_partial_`` of
             :func:`particleseg.transforms.augment.nnunet_augmentation`), or None.
@@ -79,6 +82,7 @@ class ParticleDataModule(L.LightningDataModule):
         fold: int | str = 0,
         n_folds: int = 5,
         fold_seed: int = 0,
+        val_split: str | None = None,
         oversample_fg: float = 1 / 3,
         augmentation: Callable | None = None,
         touching: Callable | None = None,
@@ -107,20 +111,16 @@ class ParticleDataModule(L.LightningDataModule):
 
     # -- fold and statistics ---------------------------------------------------------------
     def fold_entries(self) -> tuple[list[SampleEntry], list[SampleEntry]]:
-        """(training entries, validation entries) of the configured fold."""
+        """(training entries, validation entries): a fold of ``train``, or ``val_split``."""
         hp = self.hparams
         dataset = load_dataset(hp.dataset_dir)
-        train = [e for e in dataset.split("train")]
-        unlabelled = [e.name for e in train if e.label is None]
-        if unlabelled:
-            raise ValueError(
-                f"{Path(hp.dataset_dir) / 'dataset.json'}: training samples without a label: "
-                f"{', '.join(unlabelled)}"
-            )
-        if not train:
-            raise ValueError(f"{Path(hp.dataset_dir) / 'dataset.json'}: no 'train' samples")
-        t, v = split_fold([e.group for e in train], hp.fold, hp.n_folds, hp.fold_seed)
-        return [train[i] for i in t], [train[i] for i in v]
+        train = _labelled(dataset, "train", hp.dataset_dir)
+        if hp.val_split is None:
+            t, v = split_fold([e.group for e in train], hp.fold, hp.n_folds, hp.fold_seed)
+            return [train[i] for i in t], [train[i] for i in v]
+        if hp.val_split == "train":
+            raise ValueError("data.val_split must name a split other than 'train' (or be null)")
+        return train, _labelled(dataset, hp.val_split, hp.dataset_dir)
 
     def _normalization(self, entries: list[SampleEntry]) -> dict:
         """The resolved scheme config; ``global_zscore`` gets the training statistics."""
@@ -223,6 +223,18 @@ class ParticleDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         """Fixed validation crops, one per batch."""
         return DataLoader(self.val_set, batch_size=1, collate_fn=_collate_one, num_workers=0)
+
+
+def _labelled(dataset, split: str, dataset_dir: str) -> list[SampleEntry]:
+    """The entries of ``split``; a ValueError if it has none or any lacks a label."""
+    entries = list(dataset.split(split))
+    where = Path(dataset_dir) / "dataset.json"
+    unlabelled = [e.name for e in entries if e.label is None]
+    if unlabelled:
+        raise ValueError(f"{where}: {split!r} samples without a label: {', '.join(unlabelled)}")
+    if not entries:
+        raise ValueError(f"{where}: no {split!r} samples")
+    return entries
 
 
 def _initial_patch_size(augmentation: Callable, patch: tuple[int, int, int]) -> tuple[int, ...]:
