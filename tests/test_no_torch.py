@@ -14,6 +14,7 @@ import pytest
         "particleseg.synth",
         "particleseg.postprocess",
         "particleseg.analysis",
+        "particleseg.evaluation",
     ],
 )
 def test_stage_does_not_import_torch(module):

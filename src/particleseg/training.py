@@ -10,7 +10,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from particleseg.io._atomic import write_json_atomic
+from particleseg.io.atomic import write_json_atomic
 from particleseg.sweeps import RESULT_FILE
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import particleseg.io._atomic as atomic
+import particleseg.io.atomic as atomic
 from particleseg.io import SampleMetadata, read_metadata, sidecar_path, write_metadata
 
 SRC = "/data/scan.meta.json"

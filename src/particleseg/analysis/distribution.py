@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from particleseg.io._atomic import write_bytes_atomic as write_atomic
+from particleseg.io.atomic import write_bytes_atomic as write_atomic
 
 __all__ = [
     "SizeDistribution",

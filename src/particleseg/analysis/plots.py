@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from particleseg.analysis.distribution import SizeDistribution
-from particleseg.io._atomic import write_bytes_atomic as write_atomic
+from particleseg.io.atomic import write_bytes_atomic as write_atomic
 
 __all__ = [
     "SHAPE_FACTORS",

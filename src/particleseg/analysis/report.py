@@ -37,7 +37,7 @@ from particleseg.analysis.plots import (
     plot_size_distribution,
     plot_slices,
 )
-from particleseg.io._atomic import write_bytes_atomic as write_atomic
+from particleseg.io.atomic import write_bytes_atomic as write_atomic
 
 __all__ = ["REPORT_FILES", "write_report"]
 

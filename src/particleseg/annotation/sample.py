@@ -28,7 +28,7 @@ from particleseg.io import (
     write_metadata,
     write_volume,
 )
-from particleseg.io._atomic import write_json_atomic
+from particleseg.io.atomic import write_json_atomic
 
 PathLike = str | os.PathLike[str]
 

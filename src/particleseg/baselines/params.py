@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from particleseg.baselines.tuning import BASELINES
-from particleseg.io._atomic import write_json_atomic
+from particleseg.io.atomic import write_json_atomic
 
 __all__ = ["load_params", "save_params"]
 

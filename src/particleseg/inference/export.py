@@ -34,7 +34,7 @@ import torch
 
 from particleseg.inference.model import CHECKPOINT_KEY, load_checkpoint
 from particleseg.io import load_dataset, read_volume
-from particleseg.io._atomic import atomic_path
+from particleseg.io.atomic import atomic_path
 from particleseg.transforms.input_reference import (
     build_reference,
     check_reference,

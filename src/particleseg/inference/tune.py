@@ -22,7 +22,7 @@ from particleseg.inference.inputs import list_scans
 from particleseg.inference.model import load_checkpoint
 from particleseg.inference.run_state import file_sha256
 from particleseg.io import load_dataset, read_volume
-from particleseg.io._atomic import write_json_atomic
+from particleseg.io.atomic import write_json_atomic
 from particleseg.postprocess.tuning import DEFAULT_GRID, tune_postprocess
 
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from particleseg.io._atomic import write_json_atomic
 from particleseg.io._dataset_parse import (
     DATASET_JSON,
     SPLITS,
@@ -40,6 +39,7 @@ from particleseg.io._dataset_parse import (
     raise_problems,
     read_json,
 )
+from particleseg.io.atomic import write_json_atomic
 from particleseg.io.metadata import SampleMetadata
 from particleseg.io.validation import check_image, check_labels, check_shapes_match
 from particleseg.io.volumes import VolumeArray, read_volume

@@ -18,7 +18,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from particleseg.io._atomic import write_json_atomic
+from particleseg.io.atomic import write_json_atomic
 
 PathLike = str | os.PathLike[str]
 

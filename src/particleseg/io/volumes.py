@@ -19,7 +19,6 @@ import numpy as np
 import tifffile
 import zarr
 
-from particleseg.io._atomic import atomic_path
 from particleseg.io._slabs import iter_slabs
 from particleseg.io._tiff import (
     SUPPORTED,
@@ -32,6 +31,7 @@ from particleseg.io._tiff import (
     write_slices,
     write_tiff,
 )
+from particleseg.io.atomic import atomic_path
 from particleseg.io.validation import check_volume_shape
 
 PathLike = str | os.PathLike[str]

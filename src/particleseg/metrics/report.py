@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from particleseg.io._atomic import write_bytes_atomic, write_json_atomic
+from particleseg.io.atomic import write_bytes_atomic, write_json_atomic
 from particleseg.metrics.distribution import DIST_KEYS
 
 SCORES = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from particleseg.io._atomic import write_bytes_atomic
+from particleseg.io.atomic import write_bytes_atomic
 from particleseg.metrics.report import SCORES
 
 BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"

@@ -52,7 +52,7 @@ def save_slices_png(path: Path, image, labels=None, title: str = "") -> None:
     """Save the middle Z slice and the middle Y slice side by side as one PNG (atomically)."""
     from matplotlib.figure import Figure
 
-    from particleseg.io._atomic import write_bytes_atomic
+    from particleseg.io.atomic import write_bytes_atomic
 
     z, y = image.shape[0] // 2, image.shape[1] // 2
     views = [

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from particleseg.io import SampleMetadata, write_metadata, write_volume
-from particleseg.io._atomic import atomic_path
+from particleseg.io.atomic import atomic_path
 from particleseg.synth.dataset import make_sample, mean_equivalent_diameter
 
 VERSION = "sample-v1"

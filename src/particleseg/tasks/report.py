@@ -18,9 +18,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from particleseg.evaluation import baseline_segmenter, find_prediction, score_sample
+from particleseg.tasks.predict import predict
+
 log = logging.getLogger(__name__)
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[3] / "conf"
 MODEL = "model"
 
 
@@ -50,11 +53,9 @@ def load_test_sets(cfg: DictConfig) -> list[tuple[str, Any, str]]:
 
 def baseline_segmenters(cfg: DictConfig, dataset, out: Path) -> dict[str, Any]:
     """Display name -> ``segment(image)`` for each of ``cfg.baselines``, tuned on train."""
-    from particleseg.tasks import _baseline_segmenter
-
     segmenters = {}
     for base in cfg.baselines.values():
-        segment, name = _baseline_segmenter(OmegaConf.create({"baseline": base}), dataset, out)
+        segment, name = baseline_segmenter(OmegaConf.create({"baseline": base}), dataset, out)
         segmenters[name] = segment
     return segmenters
 
@@ -62,12 +63,9 @@ def baseline_segmenters(cfg: DictConfig, dataset, out: Path) -> dict[str, Any]:
 def run_report(cfg: DictConfig) -> dict:
     """Run the whole report (see the module docstring); returns the summary per method."""
     from particleseg.io import load_dataset, read_sample, read_volume
-    from particleseg.metrics import evaluate_instances
-    from particleseg.metrics.distribution import size_distribution_errors
     from particleseg.metrics.examples import find_examples
     from particleseg.metrics.report import summarize, write_json, write_rows_csv
     from particleseg.metrics.results import plot_example, plot_scores
-    from particleseg.tasks import find_prediction, predict
 
     tests = load_test_sets(cfg)
     out = Path(cfg.output_dir)
@@ -94,13 +92,10 @@ def run_report(cfg: DictConfig) -> dict:
         for entry in dataset.split(split):
             image, reference = (np.asarray(a) for a in read_sample(entry))
             preds = predictions(name, entry, image)
-            spacing = entry.metadata.spacing or (1, 1, 1)
+            spacing = entry.metadata.spacing
             for method, pred in preds.items():
-                scores = evaluate_instances(pred, reference, **cfg.metrics)
-                sizes = size_distribution_errors(pred, reference, spacing)
-                rows.append(
-                    {"method": method, "sample": entry.name, "split": name, **scores, **sizes}
-                )
+                scores = score_sample(pred, reference, spacing, cfg.metrics)
+                rows.append({"method": method, "sample": entry.name, "split": name, **scores})
             for example in find_examples(preds[MODEL], reference, per_kind=1):
                 candidates.setdefault((name, example["kind"]), []).append((entry, example))
     examples = []

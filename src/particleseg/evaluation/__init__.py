@@ -1,0 +1,11 @@
+"""Evaluation stage: find predictions, build the baselines, score samples against references.
+
+Used by both ``evaluate`` (one method on a dataset) and the report (the model and every baseline
+on every test set); :mod:`particleseg.metrics` holds the metrics themselves.
+"""
+
+from particleseg.evaluation.baselines import baseline_segmenter
+from particleseg.evaluation.predictions import VOLUME_SUFFIXES, find_prediction
+from particleseg.evaluation.scoring import score_sample
+
+__all__ = ["VOLUME_SUFFIXES", "baseline_segmenter", "find_prediction", "score_sample"]

@@ -1,0 +1,88 @@
+"""The predict task: segment a scan, or every sample of a dataset, with a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def predict(cfg: DictConfig) -> list[dict]:
+    """Segment a scan, or every sample of a dataset folder, with a trained model.
+
+    Writes per scan ``OUTPUT/NAME/`` (see :mod:`particleseg.inference.pipeline`) and prints a
+    one-line summary of each.
+
+    Returns:
+        The summaries (on global rank 0; empty on the other ranks).
+    """
+    from hydra.utils import instantiate
+
+    from particleseg.inference.inputs import list_scans
+    from particleseg.inference.model import load_checkpoint, resolve_model_path
+    from particleseg.inference.pipeline import predict_scan
+
+    source = cfg.get("input")
+    if source in (None, ""):
+        from particleseg.synth.sample import bundled_sample
+
+        source = str(bundled_sample())
+        print(f"no input=... given: segmenting the bundled sample scan {source}")
+    sizes = {
+        "particle_size": cfg.particle_size,
+        "particle_size_px": cfg.particle_size_px,
+        "spacing": OmegaConf.to_container(cfg.spacing) if cfg.spacing is not None else None,
+    }
+    splits = list(cfg.splits) if cfg.get("splits") else None
+    scans = list_scans(source, splits=splits, **sizes)
+    model = load_checkpoint(resolve_model_path(cfg.get("model")))
+    trainer = instantiate(cfg.trainer)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    out_root = Path(cfg.output)
+    single = len(scans) == 1 and not (Path(source) / "dataset.json").exists()
+    summaries = []
+    for scan in scans:
+        out_dir = out_root if single else out_root / scan.name
+        summary = predict_scan(
+            scan,
+            out_dir,
+            model,
+            trainer,
+            inference=OmegaConf.to_container(cfg.inference, resolve=True),
+            postprocess=OmegaConf.to_container(cfg.postprocess, resolve=True),
+            outputs=OmegaConf.to_container(cfg.outputs, resolve=True),
+            dask=OmegaConf.to_container(cfg.dask, resolve=True),
+            overwrite=bool(cfg.overwrite),
+            force=bool(cfg.force),
+            max_hours=float(cfg.max_hours),
+            config=resolved,
+        )
+        if summary is not None:
+            summaries.append(summary)
+            print(format_predict_summary(summary, out_dir))
+    return summaries
+
+
+def format_predict_summary(summary: dict, out_dir: Path) -> str:
+    """The lines predict prints per scan: particles, sizes, time, where the outputs are."""
+    size = summary["particle_size"]["used_px_zyx"]
+    lines = [
+        f"{summary['name']}: {summary['particles']} particles (mean diameter used "
+        f"{size[0]:.1f} voxels, from {summary['particle_size']['source']}), "
+        f"{summary['timings_s']['this_run_total']:.0f} s"
+    ]
+    dist = summary.get("size_distribution") or {}
+    if dist.get("count"):
+        unit = dist["unit"]
+        lines.append(
+            "  equivalent diameter D10 / D50 / D90: "
+            + " / ".join(f"{dist[f'D{p}_number']:.4g}" for p in (10, 50, 90))
+            + f" {unit} by number, "
+            + " / ".join(f"{dist[f'D{p}_volume']:.4g}" for p in (10, 50, 90))
+            + f" {unit} by volume"
+        )
+    for warning in summary.get("warnings") or []:
+        lines.append(f"  warning: {warning}")
+    files = sorted({*((summary.get("disk_bytes") or {}).get("outputs") or {}), "summary.json"})
+    lines.append(f"  -> {out_dir}: {', '.join(files)}")
+    return "\n".join(lines)
