@@ -1,4 +1,4 @@
-"""input_identity: a bounded sampled hash that tells a changed or replaced input from the same one."""
+"""input_identity: a bounded sampled hash tells a changed or replaced input from the same one."""
 
 from __future__ import annotations
 

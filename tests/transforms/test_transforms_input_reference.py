@@ -67,8 +67,7 @@ def test_reference_threshold_is_factor_times_the_largest_leave_one_out_distance(
     edges = np.asarray(ref["edges"])
     hists = [np.asarray(h) for h in ref["histograms"]]
     loo = [
-        min(wasserstein_1d(hists[i], hists[j], edges) for j in range(3) if j != i)
-        for i in range(3)
+        min(wasserstein_1d(hists[i], hists[j], edges) for j in range(3) if j != i) for i in range(3)
     ]
     np.testing.assert_allclose(ref["loo_distances"], loo)
     assert ref["threshold"] == pytest.approx(3.0 * max(loo))

@@ -21,7 +21,7 @@ N_BLOCKS = 64  # evenly spaced blocks per file (at most 64 KiB + 2 x 64 KiB read
 N_FILES = 16  # files of a folder whose bytes are sampled (all are listed with their sizes)
 
 
-def _sample_file(h: "hashlib._Hash", path: Path, size: int) -> int:
+def _sample_file(h: hashlib._Hash, path: Path, size: int) -> int:
     """Feed ``h`` the sampled bytes of one file; returns the number of bytes read."""
     read = 0
     with open(path, "rb") as f:
@@ -66,7 +66,7 @@ def input_identity(path: str | os.PathLike[str]) -> dict:
             raise ValueError(f"{root}: no such file or folder")
         stats = [p.stat() for p in files]
         h = hashlib.sha256()
-        for p, st in zip(files, stats):
+        for p, st in zip(files, stats, strict=True):
             rel = p.relative_to(root).as_posix() if root.is_dir() else p.name
             h.update(f"{rel}\0{st.st_size}\n".encode())
         # metadata (zarr.json, .zarray, .zattrs, JSON sidecars) is small: hash all of it, and
