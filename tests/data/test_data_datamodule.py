@@ -43,7 +43,13 @@ def test_val_split_validates_on_its_own_scans_and_trains_on_all(dataset):
     assert not {str(e.image) for e in train} & {str(e.image) for e in val}
 
 
-@pytest.mark.parametrize("split", ["id_test", "train"])
-def test_a_val_split_that_is_empty_or_train_is_refused(dataset, split):
-    with pytest.raises(ValueError, match="id_test' samples|other than 'train'"):
+@pytest.mark.parametrize("split", ["id_test", "ood_test", "train"])
+def test_a_val_split_other_than_val_is_refused(dataset, split):
+    with pytest.raises(ValueError, match=f"val_split must be 'val' or null, got '{split}'"):
         module(dataset, val_split=split).fold_entries()
+
+
+def test_an_empty_val_split_is_refused(tmp_path):
+    build_dataset(tmp_path / "ds", {"train": {**SPLIT, "n": 1}}, seed=5, progress=False)
+    with pytest.raises(ValueError, match=r"dataset.json: no 'val' samples"):
+        module(tmp_path / "ds", val_split="val").fold_entries()

@@ -43,9 +43,9 @@ class ParticleDataModule(L.LightningDataModule):
         fold: Fold index in ``0..n_folds-1`` or ``"all"`` (train and validate on everything).
         n_folds: Number of group folds.
         fold_seed: Seed of the fold assignment.
-        val_split: A labelled split of the same dataset (``"val"``) to validate on; training
-            then uses the whole ``train`` split and ``fold`` is unused. None: validate on the
-            held-out fold of ``train``.
+        val_split: ``"val"``: validate on the dataset's labelled ``val`` split and train on the
+            whole ``train`` split (``fold`` is unused). None: validate on the held-out fold of
+            ``train``. Test splits are refused: they must not choose checkpoints.
         oversample_fg: Share of patches centred on foreground (nnU-Net: 1/3).
         augmentation: Callable ``(patch_size) -> dict transform`` (a Hydra ``_partial_`` of
             :func:`particleseg.transforms.augment.nnunet_augmentation`), or None.
@@ -118,8 +118,8 @@ class ParticleDataModule(L.LightningDataModule):
         if hp.val_split is None:
             t, v = split_fold([e.group for e in train], hp.fold, hp.n_folds, hp.fold_seed)
             return [train[i] for i in t], [train[i] for i in v]
-        if hp.val_split == "train":
-            raise ValueError("data.val_split must name a split other than 'train' (or be null)")
+        if hp.val_split != "val":  # a test split must never choose a checkpoint
+            raise ValueError(f"data.val_split must be 'val' or null, got {hp.val_split!r}")
         return train, _labelled(dataset, hp.val_split, hp.dataset_dir)
 
     def _normalization(self, entries: list[SampleEntry]) -> dict:

@@ -5,7 +5,7 @@ on every test set); :mod:`particleseg.metrics` holds the metrics themselves.
 """
 
 from particleseg.evaluation.baselines import baseline_segmenter
-from particleseg.evaluation.predictions import VOLUME_SUFFIXES, find_prediction
+from particleseg.evaluation.predictions import find_prediction
 from particleseg.evaluation.scoring import score_sample
 
-__all__ = ["VOLUME_SUFFIXES", "baseline_segmenter", "find_prediction", "score_sample"]
+__all__ = ["baseline_segmenter", "find_prediction", "score_sample"]
