@@ -19,10 +19,17 @@ from particleseg.inference.plan import ChunkPlan
 from particleseg.inference.run_state import Stages, folder_bytes, peak_rss_bytes
 from particleseg.io import write_volume
 from particleseg.postprocess import (
+    HALO,
     StageBar,
     border_core_to_instance_chunked,
     filter_small_particles_chunked,
     resample_labels_chunked,
+)
+from particleseg.targets import (
+    MIN_RELATIVE_SIZE,
+    SMALL_CORE_DISTANCE,
+    SMALL_CORE_FRACTION,
+    SMALL_CORE_MAX_DISTANCE,
 )
 
 # Zarr chunks of the labels on the scan's grid: thin in Z, so that the TIFF copy (written in
@@ -32,11 +39,11 @@ SCAN_BLOCKS = (128, 128, 128)
 
 # Built-in post-processing thresholds; a model's tuned values and then the user's replace them.
 POSTPROCESS_DEFAULTS = {
-    "halo": 8,
-    "small_core_distance": 1.0,
-    "small_core_fraction": 0.95,
-    "small_core_max_distance": 3.0,
-    "min_relative_size": 0.005,
+    "halo": HALO,
+    "small_core_distance": SMALL_CORE_DISTANCE,
+    "small_core_fraction": SMALL_CORE_FRACTION,
+    "small_core_max_distance": SMALL_CORE_MAX_DISTANCE,
+    "min_relative_size": MIN_RELATIVE_SIZE,
     "connectivity": 6,
 }
 

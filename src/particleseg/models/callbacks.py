@@ -21,6 +21,9 @@ import numpy as np
 
 from particleseg.metrics import evaluate_instances
 from particleseg.targets import (
+    MIN_RELATIVE_SIZE,
+    SMALL_CORE_DISTANCE,
+    SMALL_CORE_FRACTION,
     border_core_to_instance,
     filter_small_particles,
     instance_to_border_core,
@@ -61,9 +64,9 @@ class InstanceMetrics(L.Callback):
 
     def __init__(
         self,
-        small_core_distance: float = 1.0,
-        small_core_fraction: float = 0.95,
-        min_relative_size: float = 0.005,
+        small_core_distance: float = SMALL_CORE_DISTANCE,
+        small_core_fraction: float = SMALL_CORE_FRACTION,
+        min_relative_size: float = MIN_RELATIVE_SIZE,
         border_thickness: int = 3,
         example_dir: str | None = None,
     ) -> None:

@@ -2,12 +2,14 @@
 
 from particleseg.postprocess._blocks import StageBar
 from particleseg.postprocess.chunked import (
+    HALO,
     border_core_to_instance_chunked,
     filter_small_particles_chunked,
 )
 from particleseg.postprocess.resample import resample_labels_chunked
 
 __all__ = [
+    "HALO",
     "StageBar",
     "border_core_to_instance_chunked",
     "filter_small_particles_chunked",

@@ -42,7 +42,15 @@ from particleseg.postprocess._blocks import (
     slices,
 )
 from particleseg.postprocess._pieces import label_blocks, merge
-from particleseg.targets.border_core import _spacing3
+from particleseg.targets.border_core import (
+    MIN_RELATIVE_SIZE,
+    SMALL_CORE_DISTANCE,
+    SMALL_CORE_FRACTION,
+    SMALL_CORE_MAX_DISTANCE,
+    _spacing3,
+)
+
+HALO = 8  # voxels of context around each block of the chunked post-processing
 
 
 def _check_volume(array, what: str) -> tuple[int, int, int]:
@@ -67,10 +75,10 @@ def border_core_to_instance_chunked(
     border_core,
     out,
     block_shape=None,
-    halo: int = 8,
-    small_core_distance: float = 1.0,
-    small_core_fraction: float = 0.95,
-    small_core_max_distance: float = 3.0,
+    halo: int = HALO,
+    small_core_distance: float = SMALL_CORE_DISTANCE,
+    small_core_fraction: float = SMALL_CORE_FRACTION,
+    small_core_max_distance: float = SMALL_CORE_MAX_DISTANCE,
     spacing=None,
     progress: bool | StageBar = False,
     *,
@@ -164,7 +172,7 @@ def border_core_to_instance_chunked(
 def filter_small_particles_chunked(
     labels_in,
     labels_out,
-    min_relative_size: float = 0.005,
+    min_relative_size: float = MIN_RELATIVE_SIZE,
     block_shape=None,
     *,
     scheduler="threads",

@@ -18,7 +18,7 @@ import numpy as np
 
 from particleseg.metrics import evaluate_instances
 from particleseg.postprocess.resample import nearest_source_index
-from particleseg.targets import border_core_to_instance, filter_small_particles
+from particleseg.targets import MIN_RELATIVE_SIZE, border_core_to_instance, filter_small_particles
 
 CORE_KEYS = ("small_core_distance", "small_core_fraction")
 
@@ -33,7 +33,7 @@ def instances_on_scan_grid(
     border_core: np.ndarray,
     scan_shape: tuple[int, int, int],
     *,
-    min_relative_size: float = 0.005,
+    min_relative_size: float = MIN_RELATIVE_SIZE,
     **core_rule,
 ) -> np.ndarray:
     """Predict's post-processing in memory: instances, nearest back to the scan, filter.

@@ -22,6 +22,13 @@ from particleseg.targets._feature_transform import (
 
 BACKGROUND, CORE, BORDER = 0, 1, 2
 
+# The border-core rule's built-in thresholds, set here once: validation, predict, tuning and the
+# chunked post-processing start from them; a model's tuned values, then the user's, replace them.
+SMALL_CORE_DISTANCE = 1.0
+SMALL_CORE_FRACTION = 0.95
+SMALL_CORE_MAX_DISTANCE = 3.0
+MIN_RELATIVE_SIZE = 0.005
+
 
 def _spacing3(spacing) -> tuple[float, float, float]:
     if spacing is None:
@@ -80,9 +87,9 @@ def instance_to_border_core(
 
 def demote_small_cores(
     cores: np.ndarray,
-    small_core_distance: float = 1.0,
-    small_core_fraction: float = 0.95,
-    small_core_max_distance: float = 3.0,
+    small_core_distance: float = SMALL_CORE_DISTANCE,
+    small_core_fraction: float = SMALL_CORE_FRACTION,
+    small_core_max_distance: float = SMALL_CORE_MAX_DISTANCE,
     spacing=None,
 ) -> np.ndarray:
     """Drop cores that are thin shells rather than a particle's middle.
@@ -139,9 +146,9 @@ def _demote_small_cores_inplace(
 
 def border_core_to_instance(
     border_core: np.ndarray,
-    small_core_distance: float = 1.0,
-    small_core_fraction: float = 0.95,
-    small_core_max_distance: float = 3.0,
+    small_core_distance: float = SMALL_CORE_DISTANCE,
+    small_core_fraction: float = SMALL_CORE_FRACTION,
+    small_core_max_distance: float = SMALL_CORE_MAX_DISTANCE,
     connectivity: int = 6,
     spacing=None,
 ) -> np.ndarray:
@@ -206,7 +213,9 @@ def border_core_to_instance(
     return labels
 
 
-def filter_small_particles(labels: np.ndarray, min_relative_size: float = 0.005) -> np.ndarray:
+def filter_small_particles(
+    labels: np.ndarray, min_relative_size: float = MIN_RELATIVE_SIZE
+) -> np.ndarray:
     """Remove particles smaller than a fraction of the mean particle size.
 
     The mean is over the particles that exist (ids with no voxels are not counted as size 0).

@@ -16,11 +16,9 @@ def predict(cfg: DictConfig) -> list[dict]:
     Returns:
         The summaries (on global rank 0; empty on the other ranks).
     """
-    from hydra.utils import instantiate
-
+    # The door first: a missing input or a bad model file must fail in a second, not after
+    # torch and MONAI load (the pipeline's imports take 20 s or more on a busy machine).
     from particleseg.inference.inputs import list_scans
-    from particleseg.inference.model import load_checkpoint, resolve_model_path
-    from particleseg.inference.pipeline import predict_scan
 
     source = cfg.get("input")
     if source in (None, ""):
@@ -35,7 +33,13 @@ def predict(cfg: DictConfig) -> list[dict]:
     }
     splits = list(cfg.splits) if cfg.get("splits") else None
     scans = list_scans(source, splits=splits, **sizes)
+    from particleseg.inference.model import load_checkpoint, resolve_model_path
+
     model = load_checkpoint(resolve_model_path(cfg.get("model")))
+    from hydra.utils import instantiate
+
+    from particleseg.inference.pipeline import predict_scan
+
     trainer = instantiate(cfg.trainer)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     out_root = Path(cfg.output)
