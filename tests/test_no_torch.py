@@ -7,6 +7,7 @@ import pytest
 @pytest.mark.parametrize(
     "module",
     [
+        "particleseg.spacing",
         "particleseg.targets",
         "particleseg.metrics",
         "particleseg.baselines",

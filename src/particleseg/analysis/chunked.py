@@ -44,10 +44,10 @@ from particleseg.analysis.properties import (
     GEOMETRY_COLUMNS,
     assemble,
     check_inputs,
-    check_spacing,
     crop_geometry,
     geometry_arrays,
 )
+from particleseg.spacing import check_spacing
 
 __all__ = ["particle_properties_chunked"]
 

@@ -67,6 +67,7 @@ from particleseg.analysis._block_measure import (
     _smooth,
     _split,
 )
+from particleseg.spacing import VOXELS, check_spacing
 
 __all__ = ["ParticleSizeEstimate", "estimate_particle_size", "plan_blocks"]
 
@@ -125,20 +126,6 @@ def _shape_of(image: Any) -> tuple[int, ...]:
     if shape is None:
         shape = np.shape(image)
     return tuple(int(n) for n in shape)
-
-
-def _check_spacing(spacing: float | Sequence[float] | None) -> np.ndarray:
-    """Spacing as 3 positive finite floats, relative to the finest axis (min 1)."""
-    if spacing is None:
-        return np.ones(3)
-    values = np.atleast_1d(np.asarray(spacing, dtype=float))
-    if values.size == 1:
-        values = np.repeat(values, 3)
-    if values.shape != (3,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(
-            f"spacing must be a positive number or 3 positive numbers (Z, Y, X), got {spacing!r}"
-        )
-    return values / values.min()
 
 
 def _box(shape: tuple[int, ...], budget: int) -> list[int]:
@@ -268,7 +255,8 @@ def estimate_particle_size(
         raise ValueError(f"max_voxels must be a positive integer, got {max_voxels!r}")
     if max_voxels < 1:
         raise ValueError(f"max_voxels must be a positive integer, got {max_voxels!r}")
-    rel = _check_spacing(spacing)
+    rel = np.array(check_spacing(spacing, default=VOXELS))
+    rel /= rel.min()  # relative to the finest axis
     if not hasattr(image, "shape"):
         image = np.asarray(image)
 

@@ -65,7 +65,6 @@ Whole-volume work (counts, moments, boxes, intensities) is done with ``np.bincou
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,6 +78,7 @@ from particleseg.analysis.block_stats import (
     hist_spec,
     merge_stats,
 )
+from particleseg.spacing import check_spacing
 
 __all__ = ["COLUMNS", "HistSpec", "particle_properties"]
 
@@ -118,18 +118,6 @@ SLAB_VOXELS = 1 << 24
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def check_spacing(spacing: Sequence[float]) -> tuple[float, float, float]:
-    """Return the spacing as three positive finite floats (z, y, x).
-
-    Raises:
-        ValueError: If it does not have three positive finite values.
-    """
-    values = tuple(float(s) for s in np.ravel(np.asarray(spacing, dtype=np.float64)))
-    if len(values) != 3 or not all(math.isfinite(s) and s > 0 for s in values):
-        raise ValueError(f"spacing must be three positive finite numbers (z, y, x), got {spacing}")
-    return values  # type: ignore[return-value]
 
 
 def check_inputs(labels: Any, image: Any | None) -> None:

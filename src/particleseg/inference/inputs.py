@@ -26,6 +26,7 @@ from particleseg.io import (
     sidecar_path,
 )
 from particleseg.io.metadata import HOW_TO_GIVE_METADATA
+from particleseg.spacing import check_spacing
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +61,6 @@ class ScanInput:
     def open(self) -> Any:
         """The scan array, read lazily (memmap or zarr where the format allows)."""
         return read_volume(self.path)
-
-
-def _spacing3(spacing: Any, where: str) -> tuple[float, float, float] | None:
-    if spacing is None:
-        return None
-    values = [spacing] * 3 if isinstance(spacing, int | float) else list(spacing)
-    if len(values) != 3 or not all(
-        isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in values
-    ):
-        raise ValueError(f"{where}: spacing must be 3 positive numbers (Z, Y, X), got {spacing!r}")
-    return tuple(float(v) for v in values)
 
 
 def _positive(value: Any, key: str, where: str) -> float:
@@ -115,8 +105,9 @@ def resolve_scan(
     if metadata is None and sidecar_path(path).is_file():
         metadata = read_metadata(path)
     unit = metadata.unit if metadata is not None else None
-    spacing = _spacing3(spacing, str(path))
-    if spacing is None:
+    if spacing is not None:
+        spacing = check_spacing(spacing, where=str(path))
+    else:
         spacing = read_volume_spacing(path)
     if spacing is None and metadata is not None:
         spacing = tuple(metadata.spacing)

@@ -33,6 +33,7 @@ from particleseg.io._tiff import (
 )
 from particleseg.io.atomic import atomic_path
 from particleseg.io.validation import check_volume_shape
+from particleseg.spacing import check_spacing
 
 PathLike = str | os.PathLike[str]
 VolumeArray = np.ndarray | zarr.Array
@@ -234,13 +235,7 @@ def _write_format(p: Path) -> str:
 def _spacing_list(spacing: Sequence[float] | None, p: Path) -> list[float] | None:
     if spacing is None:
         return None
-    try:
-        values = [float(v) for v in spacing]
-    except (TypeError, ValueError):
-        values = []
-    if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"{p}: spacing must be 3 positive numbers (Z, Y, X), got {spacing!r}")
-    return values
+    return list(check_spacing(spacing, where=str(p), isotropic_scalar=False))
 
 
 def _write_npy(tmp: Path, array: Any) -> None:

@@ -42,12 +42,12 @@ from particleseg.postprocess._blocks import (
     slices,
 )
 from particleseg.postprocess._pieces import label_blocks, merge
+from particleseg.spacing import VOXELS, check_spacing
 from particleseg.targets.border_core import (
     MIN_RELATIVE_SIZE,
     SMALL_CORE_DISTANCE,
     SMALL_CORE_FRACTION,
     SMALL_CORE_MAX_DISTANCE,
-    _spacing3,
 )
 
 HALO = 8  # voxels of context around each block of the chunked post-processing
@@ -143,7 +143,7 @@ def border_core_to_instance_chunked(
     if int(halo) != halo or halo < 1:
         raise ValueError(f"halo must be a positive int, got {halo!r}")
     halo = int(halo)
-    spacing = _spacing3(spacing)
+    spacing = check_spacing(spacing, default=VOXELS)
     grid = BlockGrid(shape, choose_block_shape(block_shape, border_core, out, shape))
     if 0 in shape:
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fastremap
 import numpy as np
 
+from particleseg.spacing import VOXELS, check_spacing
 from particleseg.targets._components import label_components
 from particleseg.targets._distance import (
     depth_squared,
@@ -28,16 +29,6 @@ SMALL_CORE_DISTANCE = 1.0
 SMALL_CORE_FRACTION = 0.95
 SMALL_CORE_MAX_DISTANCE = 3.0
 MIN_RELATIVE_SIZE = 0.005
-
-
-def _spacing3(spacing) -> tuple[float, float, float]:
-    if spacing is None:
-        return (1.0, 1.0, 1.0)
-    if np.isscalar(spacing):
-        return (float(spacing),) * 3
-    if len(spacing) != 3 or any(float(s) <= 0 for s in spacing):
-        raise ValueError(f"spacing must be 3 positive numbers (Z, Y, X), got {spacing!r}")
-    return tuple(float(s) for s in spacing)
 
 
 def _check_3d_integer(array: np.ndarray, what: str) -> np.ndarray:
@@ -72,7 +63,7 @@ def instance_to_border_core(
         raise ValueError("labels must be non-negative")
     if border_thickness < 0:
         raise ValueError(f"border_thickness must be >= 0, got {border_thickness}")
-    sz, sy, sx = _spacing3(spacing)
+    sz, sy, sx = check_spacing(spacing, default=VOXELS)
     if labels.dtype == bool or labels.dtype.itemsize > 4:
         labels = labels.astype(np.uint32)
     # Squared distance to the nearest voxel of another value (background or another particle),
@@ -115,7 +106,7 @@ def demote_small_cores(
         small_core_distance,
         small_core_fraction,
         small_core_max_distance,
-        _spacing3(spacing),
+        check_spacing(spacing, default=VOXELS),
     )
     return cores
 
@@ -177,7 +168,7 @@ def border_core_to_instance(
             f"border_core values must be 0 (background), 1 (core) or 2 (border); "
             f"found {int(border_core.max())}"
         )
-    spacing = _spacing3(spacing)
+    spacing = check_spacing(spacing, default=VOXELS)
     # One C-ordered copy for both labellings (each would otherwise copy a map in another order);
     # their labels are C-ordered, as the in-place passes below need.
     border_core = np.ascontiguousarray(border_core)
