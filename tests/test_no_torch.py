@@ -8,6 +8,7 @@ import pytest
     "module",
     [
         "particleseg.spacing",
+        "particleseg.nearest_index",
         "particleseg.targets",
         "particleseg.metrics",
         "particleseg.baselines",

@@ -12,7 +12,7 @@ import zarr
 from inference_helpers import POST, blobs, run
 
 from particleseg.inference.inputs import resolve_scan
-from particleseg.postprocess.resample import nearest_source_index
+from particleseg.nearest_index import nearest_source_index
 from particleseg.targets import border_core_to_instance, filter_small_particles
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import zarr
 
+from particleseg.nearest_index import nearest_source_index
 from particleseg.postprocess import resample_labels_chunked
-from particleseg.postprocess.resample import nearest_source_index
 from particleseg.transforms.resize import resize_labels
 
 

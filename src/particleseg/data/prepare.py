@@ -29,7 +29,7 @@ import numpy as np
 
 from particleseg.io import SampleEntry, check_image, check_labels, read_sample, read_volume
 from particleseg.io.atomic import atomic_path, write_json_atomic
-from particleseg.postprocess.resample import nearest_source_index
+from particleseg.nearest_index import nearest_source_index
 from particleseg.targets import instance_to_border_core
 from particleseg.transforms.normalization import (
     Normalization,

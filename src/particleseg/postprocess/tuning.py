@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 
 from particleseg.metrics import evaluate_instances
-from particleseg.postprocess.resample import nearest_source_index
+from particleseg.nearest_index import nearest_source_index
 from particleseg.targets import MIN_RELATIVE_SIZE, border_core_to_instance, filter_small_particles
 
 CORE_KEYS = ("small_core_distance", "small_core_fraction")

@@ -8,7 +8,7 @@ nearest-neighbour gather that then puts back every particle the sampling missed
 For chunked whole-scan inference, :func:`resize_image_region` computes one box of the resized
 image from only the source box it needs (:func:`source_box`), in numpy, matching
 :func:`resize_image`; the labels' index rule is
-:func:`particleseg.postprocess.resample.nearest_source_index`.
+:func:`particleseg.nearest_index.nearest_source_index`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from particleseg.postprocess.resample import nearest_source_index
+from particleseg.nearest_index import nearest_source_index
 
 _UINT32_MAX = int(np.iinfo(np.uint32).max)
 _BACKGROUND_RADIUS = 2  # vanished particles look for background in a 5x5x5 cube
