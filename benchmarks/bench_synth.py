@@ -1,7 +1,7 @@
 """Seconds per synthetic volume (scene + CT), per mode, at 128^3 and 256^3.
 
 Usage: python benchmarks/bench_synth.py [--repeat 2]
-Target (issue): 128^3 with full CT physics in at most 15 s on 2 cores.
+Target: 128^3 with full CT physics in at most 15 s on 2 cores.
 """
 
 from __future__ import annotations
