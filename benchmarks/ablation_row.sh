@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One row of the issue-16 ablation (docs/results.md): train (or resume), choose and tune on the
+# One row of the recipe ablation (docs/results.md): train (or resume), choose and tune on the
 # validation scans, export, score with the report, keep its summary, refresh the ablation table.
 #   bash benchmarks/ablation_row.sh ablation_norm          # experiment name = run folder name
 #   bash benchmarks/ablation_row.sh ablation_recipe        # row 1: the shipped model, not retrained
@@ -22,6 +22,7 @@ mkdir -p "$keep"
 export WANDB_MODE=${WANDB_MODE:-offline}
 baselines=()
 for b in threshwater snow; do
+  case " $* " in *" ~baseline@baselines.$b "*) continue ;; esac   # that baseline is left out
   [ -f "$keep/${b}_params.json" ] && baselines+=("baselines.$b.params_file=$keep/${b}_params.json")
 done
 if [ "$row" = ablation_recipe ]; then
