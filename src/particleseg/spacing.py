@@ -56,17 +56,18 @@ def _number(value: Any) -> float | None:
 
 
 def _numbers(spacing: Any, isotropic_scalar: bool) -> list[float] | None:
-    one = _number(getattr(spacing, "item", lambda: spacing)() if _is_0d(spacing) else spacing)
+    one = _number(_scalar(spacing))
     if one is not None:
         return [one] * 3 if isotropic_scalar else None
     if isinstance(spacing, str | bytes) or not hasattr(spacing, "__iter__"):
         return None
     try:
-        values = [_number(v.item() if _is_0d(v) else v) for v in spacing]
+        values = [_number(_scalar(v)) for v in spacing]
     except TypeError:
         return None
     return None if any(v is None for v in values) else values  # type: ignore[return-value]
 
 
-def _is_0d(value: Any) -> bool:
-    return getattr(value, "ndim", None) == 0
+def _scalar(value: Any) -> Any:
+    """A 0-d array as its Python scalar; anything else unchanged."""
+    return value.item() if getattr(value, "ndim", None) == 0 else value

@@ -29,7 +29,7 @@ def write_overlay(out: Path, scan: ScanInput, n_particles: int | None) -> Path:
 
 
 def write_analysis(out: Path, scan: ScanInput, summary: dict) -> tuple[dict[str, Path], dict]:
-    """Per-particle properties and the report of ``out/instances.zarr`` (predict's analysis outputs).
+    """Per-particle properties and the report of ``out/instances.zarr`` (predict's analysis).
 
     Physical units when the scan has a spacing (its unit), voxels otherwise. The labels and the
     scan are read block by block (:func:`particleseg.analysis.particle_properties_chunked`).
