@@ -9,8 +9,13 @@ and for cpu_small, on the prepared synthetic dataset (python -m particleseg.synt
 - samples per second of the data pipeline alone (crop, touching paste, nnU-Net augmentation,
   collate) through the DataLoader with 2 workers, against the samples per second the training
   step consumes: the pipeline must be at least 2x faster.
+- with --appearance-order DATASET (a dataset with phase maps, e.g. data/synth_wide): seconds per
+  training item of experiment=generalist's pipeline in one process, side by side: the appearance
+  re-rendered on the output patch after the spatial step (the pipeline) against re-rendered on
+  the whole initial crop before it (the earlier order).
 
 Usage: python benchmarks/bench_train.py [--dataset data/synth] [--iters 5] [--skip-paper]
+       python benchmarks/bench_train.py --appearance-order data/synth_wide [--items 20]
 """
 
 from __future__ import annotations
@@ -108,6 +113,56 @@ def data_pipeline(dataset: str, workers: int, batches: int) -> dict:
     }
 
 
+class _WholeCrop:
+    """The augmentation without ``split()``: TrainPatches then renders before it (earlier order)."""
+
+    def __init__(self, augmentation) -> None:
+        self.augmentation = augmentation
+
+    def set_random_state(self, seed=None, state=None):
+        self.augmentation.set_random_state(seed, state)
+        return self
+
+    def __call__(self, data):
+        return self.augmentation(data)
+
+
+def appearance_order(dataset: str, items: int) -> None:
+    import torch
+    from hydra.utils import instantiate
+
+    from particleseg.data.datasets import TrainPatches
+
+    torch.set_num_threads(1)
+    cfg = compose("generalist", [f"dataset={dataset}", "data.num_workers=0", f"paths.root={ROOT}"])
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    ts = dm.train_set
+    before = TrainPatches(
+        ts.samples,
+        ts.patch_size,
+        ts.initial_patch_size,
+        ts.length,
+        ts.oversample_fg,
+        touching=ts.touching,
+        augmentation=_WholeCrop(ts.augmentation),
+        appearance=ts.appearance,
+    )
+    print(
+        f"\nappearance randomization, experiment=generalist on {dataset} (initial crop "
+        f"{'x'.join(map(str, ts.initial_patch_size))}, patch {'x'.join(map(str, ts.patch_size))}"
+        f", {items} items, 1 thread, same seeds)"
+    )
+    for name, pipeline in (("on the output patch", ts), ("on the initial crop", before)):
+        torch.manual_seed(0)
+        pipeline[0]
+        t = time.perf_counter()
+        for i in range(items):
+            pipeline[i]
+        print(f"  {name:<22} {(time.perf_counter() - t) / items:6.3f} s per item")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(ROOT / "data" / "synth"))
@@ -115,7 +170,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--skip-paper", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("EXPERIMENT", "BATCH", "ITERS"))
+    parser.add_argument("--appearance-order", metavar="DATASET")
+    parser.add_argument("--items", type=int, default=20)
     args = parser.parse_args()
+    if args.appearance_order:
+        appearance_order(args.appearance_order, args.items)
+        return
     if args.child:
         exp, batch, iters = args.child
         print(json.dumps(train_step_child(exp, int(batch) or None, int(iters))))

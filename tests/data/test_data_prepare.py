@@ -154,3 +154,42 @@ def test_appearance_re_renders_patches_and_leaves_the_labels(with_phases):
         b = rendered[i]
         assert torch.equal(a["label"], b["label"])
         assert not torch.equal(a["image"], b["image"])
+
+
+def test_appearance_renders_the_output_patch_after_the_spatial_step(with_phases):
+    """The phase map follows the rotation/zoom with the labels; the rendering sees only the patch,
+    and the same items come back for the same seed, with the labels the plain pipeline gives."""
+    from particleseg.transforms.appearance import RandAppearanced
+    from particleseg.transforms.augment import initial_patch_size, nnunet_augmentation
+
+    pct = {"scheme": "percentile"}
+    s = prepare_sample(with_phases, pct, 12, 1)
+    patch = (16, 16, 16)
+    knobs = {"rotation_p": 1.0, "scale_p": 1.0, "scale_range": (0.7, 1.4)}
+    initial = initial_patch_size(patch, 30.0, (0.7, 1.4))
+    seen = []
+
+    class Recording(RandAppearanced):
+        def __call__(self, data):
+            seen.append((np.asarray(data["phases"])[0], np.asarray(data["label"])[0]))
+            return super().__call__(data)
+
+    def patches(appearance):
+        aug = nnunet_augmentation(patch, nearest_keys=("phases",), **knobs)
+        ds = TrainPatches([s], patch, initial, 4, 1.0, augmentation=aug, appearance=appearance)
+        out = []
+        for i in range(4):
+            torch.manual_seed(i)
+            out.append(ds[i])
+        return out
+
+    plain = patches(None)
+    rendered = patches(Recording(normalization=pct, prob=1.0))
+    again = patches(Recording(normalization=pct, prob=1.0))
+    assert len(seen) == 8
+    for phases, label in seen:
+        assert phases.shape == patch and phases.dtype == np.uint8
+        assert ((phases >= 4) == (label > 0)).mean() > 0.95  # aligned after rotation and zoom
+    for a, b, c in zip(plain, rendered, again, strict=True):
+        assert torch.equal(a["label"], b["label"]) and not torch.equal(a["image"], b["image"])
+        assert torch.equal(b["image"], c["image"])

@@ -292,6 +292,29 @@ def test_reproducible_under_set_random_state():
     )
 
 
+def test_split_steps_give_what_one_call_gives_and_carry_nearest_keys():
+    image, label = _random_pair((20, 21, 22))
+    phases = (label * 3 + 1).to(torch.uint8)  # a phase map the label can be read off
+    kwargs = {"rotation_p": 0.7, "scale_p": 0.7, "noise_p": 0.5, "gamma_p": 0.5, "mirror_p": 0.5}
+    whole = nnunet_augmentation((12, 12, 12), nearest_keys=("phases",), **kwargs)
+    parts = nnunet_augmentation((12, 12, 12), nearest_keys=("phases",), **kwargs)
+    spatial, later = parts.split()
+    for seed in range(6):
+        data = {"image": image, "label": label, "phases": phases}
+        a = whole.set_random_state(seed)(data)
+        parts.set_random_state(seed)
+        middle = spatial(data)
+        # the phase map went through the label's nearest-neighbour resampling, dtype kept
+        assert middle["phases"].dtype == torch.uint8
+        assert torch.equal(middle["phases"], middle["label"] * 3 + 1)
+        b = later(middle)
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["label"], b["label"])
+    # a missing nearest key is skipped; one that repeats the image or label key is refused
+    assert "phases" not in spatial({"image": image, "label": label})
+    with pytest.raises(ValueError, match="nearest_keys"):
+        nnunet_augmentation((12, 12, 12), nearest_keys=("label",))
+
+
 def test_default_pipeline_output_shapes_and_types():
     patch = (12, 10, 14)
     image, label = _random_pair(initial_patch_size(patch))

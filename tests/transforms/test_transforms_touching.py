@@ -70,16 +70,21 @@ def face_adjacent(a, b):
     return False
 
 
-def shifted_mask(template, offset, shape):
-    out = np.zeros(shape, bool)
+def shifted(array, offset, shape):
+    """``array`` placed with its first voxel at ``offset`` in a zero volume of ``shape``."""
+    out = np.zeros(shape, array.dtype)
     lo = np.array(offset)
-    hi = lo + np.array(template.shape)
+    hi = lo + np.array(array.shape)
     a = np.maximum(lo, 0)
     b = np.minimum(hi, shape)
-    out[tuple(slice(x, y) for x, y in zip(a, b, strict=True))] = template.mask[
+    out[tuple(slice(x, y) for x, y in zip(a, b, strict=True))] = array[
         tuple(slice(x, y) for x, y in zip(a - lo, b - lo, strict=True))
     ]
     return out
+
+
+def shifted_mask(template, offset, shape):
+    return shifted(template.mask, offset, shape)
 
 
 def paste(thickness, templates, seed, template_index=None):
@@ -120,6 +125,40 @@ def test_labels_consistent(templates, thickness, seed):
     pasted = shifted_mask(template, result.offset, instances.shape)
     assert np.array_equal(result.instances == result.pasted_id, pasted)
     assert np.array_equal(result.instances[~pasted], instances[~pasted])
+
+
+@pytest.mark.parametrize("with_template_phases", [True, False])
+def test_paste_carries_the_particle_phases(with_template_phases):
+    """D's voxels get D's phases (or the first mineral code); every other voxel keeps its own."""
+    thickness = 2
+    image, instances, border_core = make_patch(thickness)
+    phases = np.where(instances > 0, 4 + instances % 3, 1).astype(np.uint8)
+    source, source_instances, source_bc = make_source(thickness)
+    source_phases = np.where(source_instances > 0, 7 + source_instances, 1).astype(np.uint8)
+    found = extract_particles(
+        source,
+        source_instances,
+        source_bc,
+        phases=source_phases if with_template_phases else None,
+    )
+    for seed, template in enumerate(found):
+        rng = np.random.default_rng(seed)
+        result = paste_touching(
+            image, instances, border_core, template, rng, thickness, phases=phases
+        )
+        assert result is not None
+        pasted = result.instances == result.pasted_id
+        assert result.phases.dtype == np.uint8
+        assert np.array_equal(result.phases[~pasted], phases[~pasted])
+        if with_template_phases:
+            expected = shifted(template.phases, result.offset, instances.shape)
+            assert np.array_equal(result.phases[pasted], expected[pasted])
+            assert set(np.unique(result.phases[pasted])) <= set(range(8, 14))
+        else:
+            assert np.all(result.phases[pasted] == 4)  # MATERIAL0
+    assert paste_touching(image, instances, border_core, found[0], rng, thickness).phases is None
+    with pytest.raises(ValueError, match="phases must have the shape"):
+        paste_touching(image, instances, border_core, found[0], rng, phases=phases[:-1])
 
 
 def test_labels_consistent_in_a_crowded_patch():

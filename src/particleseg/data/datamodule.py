@@ -159,23 +159,25 @@ class ParticleDataModule(L.LightningDataModule):
         train = self._prepare(train_entries, self.normalization)
         val = self._prepare(val_entries, self.normalization)
         patch = tuple(int(p) for p in hp.patch_size)
-        augmentation = initial = None
-        if self.augmentation is not None:
-            augmentation = self.augmentation(patch_size=patch)
-            initial = _initial_patch_size(self.augmentation, patch)
-        touching = None
-        if self.touching is not None:
-            templates = self._templates(train)
-            if templates:
-                touching = self.touching(templates=templates)
-            else:
-                log.warning("no particle qualifies for the touching augmentation; it is off")
         appearance = None
         if self.appearance is not None:
             if any(s.phases is not None for s in train):
                 appearance = self.appearance(normalization=self.normalization)
             else:
                 log.warning("no training sample has a phase map; appearance randomization is off")
+        augmentation = initial = None
+        if self.augmentation is not None:
+            # the phase map follows the spatial step, so the patch is re-rendered after it
+            extra = {"nearest_keys": ("phases",)} if appearance is not None else {}
+            augmentation = self.augmentation(patch_size=patch, **extra)
+            initial = _initial_patch_size(self.augmentation, patch)
+        touching = None
+        if self.touching is not None:
+            templates = self._templates(train, with_phases=appearance is not None)
+            if templates:
+                touching = self.touching(templates=templates)
+            else:
+                log.warning("no particle qualifies for the touching augmentation; it is off")
         self.train_set = TrainPatches(
             train,
             patch,
@@ -191,7 +193,7 @@ class ParticleDataModule(L.LightningDataModule):
             validation_crops(val, crop, hp.val_crops_per_sample, seed=hp.seed)
         )
 
-    def _templates(self, samples: list[PreparedSample]) -> list:
+    def _templates(self, samples: list[PreparedSample], with_phases: bool = False) -> list:
         hp = self.hparams
         rng = np.random.default_rng(hp.seed)
         per_sample = max(1, hp.touching_max_templates // max(1, len(samples)))
@@ -204,6 +206,7 @@ class ParticleDataModule(L.LightningDataModule):
                 min_bbox_voxels=hp.touching_min_bbox_voxels,
                 max_particles=per_sample,
                 seed=int(rng.integers(2**31)),
+                phases=None if not with_phases or s.phases is None else np.asarray(s.phases),
             )
         return out
 

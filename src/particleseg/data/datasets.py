@@ -19,7 +19,15 @@ def _centre_crop(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
 
 
 class TrainPatches(Dataset):
-    """Random patches: sample -> (foreground-forced) crop -> appearance -> touching -> augment.
+    """Random patches: crop -> touching -> spatial step -> appearance -> intensity augmentation.
+
+    The crop is foreground-forced for a share of the items. The appearance is re-rendered from
+    the phase map after the spatial step, on the output patch: the crop before it has
+    :func:`~particleseg.transforms.augment.initial_patch_size` (up to 24x the voxels of a 64^3
+    patch with the wide scale range), and rendering there cost most of the data pipeline. The
+    touching paste carries the pasted particle's phases, so a re-rendered patch draws it like
+    its own particles. An ``augmentation`` without ``split()`` (any other dict transform) gets
+    the appearance before it, on the whole crop.
 
     Each item draws its own seed from torch's generator, which Lightning/torch seed per worker and
     per epoch, so epochs differ and a seeded run is reproducible.
@@ -30,9 +38,12 @@ class TrainPatches(Dataset):
         initial_patch_size: Larger crop fed to the spatial augmentation (>= patch_size).
         length: Items per epoch (iterations per epoch x batch size).
         oversample_fg: Share of items whose patch is centred on a foreground voxel (nnU-Net 1/3).
-        touching: Dict transform pasting a touching particle (keys image, label, instance), or None.
+        touching: Dict transform pasting a touching particle (keys image, label, instance and
+            the optional phases), or None.
         augmentation: Dict transform (keys image, label) returning ``patch_size`` tensors, or None
-            for a plain centre crop.
+            for a plain centre crop. One with ``split()`` (:func:`nnunet_augmentation`, built
+            with ``nearest_keys=("phases",)``) lets the appearance run between its spatial and
+            intensity steps.
         appearance: Dict transform re-rendering the image from the crop's phase map (keys image,
             phases, phase_sample; :class:`particleseg.transforms.appearance.RandAppearanced`),
             or None. Samples without a phase map keep their image.
@@ -66,6 +77,8 @@ class TrainPatches(Dataset):
         self.touching = touching
         self.augmentation = augmentation
         self.appearance = appearance
+        split = getattr(augmentation, "split", None) if appearance is not None else None
+        self._stages = split() if split is not None else None
 
     def __len__(self) -> int:
         return self.length
@@ -84,24 +97,35 @@ class TrainPatches(Dataset):
             "label": crop_padded(s.border_core, start, size)[None],
             "instance": crop_padded(s.instances, start, size)[None],
         }
-        if self.appearance is not None and s.phases is not None:
+        render = self.appearance is not None and s.phases is not None
+        if render:
             data["phases"] = crop_padded(s.phases, start, size)[None]
-            data["phase_sample"] = s.phase_sample
-            self.appearance.set_random_state(seed=seed)
-            data = self.appearance(data)
         if self.touching is not None:
             self.touching.set_random_state(seed=seed)
             data = self.touching(data)
         data.pop("instance")
         if self.augmentation is not None:
             self.augmentation.set_random_state(seed=seed)
-            data = self.augmentation(data)
-        else:
+        if self.augmentation is None:
             data = {k: _centre_crop(v, self.patch_size) for k, v in data.items()}
+            data = self._appearance(data, s, seed) if render else data
+        elif self._stages is not None:
+            spatial, intensity = self._stages
+            data = spatial(data)
+            data = self._appearance(data, s, seed) if render else data
+            data = intensity(data)
+        else:
+            data = self._appearance(data, s, seed) if render else data
+            data = self.augmentation(data)
         return {
             "image": torch.as_tensor(np.asarray(data["image"]), dtype=torch.float32),
             "label": torch.as_tensor(np.asarray(data["label"])).long(),
         }
+
+    def _appearance(self, data: dict, sample: PreparedSample, seed: int) -> dict:
+        data["phase_sample"] = sample.phase_sample
+        self.appearance.set_random_state(seed=seed)
+        return self.appearance(data)
 
 
 def validation_crops(

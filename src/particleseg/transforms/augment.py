@@ -108,6 +108,15 @@ class NnUNetAugmentation(Compose):
         _check_pair(input_, self.image_key, self.label_key, self.patch_size)
         return super().__call__(input_, *args, **kwargs)
 
+    def split(self) -> tuple[Any, Compose]:
+        """(the spatial step, a ``Compose`` of the later steps), sharing this pipeline's objects.
+
+        Running the two in turn after :meth:`set_random_state` gives exactly what one call gives;
+        a caller can work on the ``patch_size`` crop in between (the training pipeline re-renders
+        the patch's appearance there, on the small output patch instead of the large input).
+        """
+        return self.transforms[0], Compose(self.transforms[1:])
+
 
 def nnunet_augmentation(
     patch_size: Sequence[int],
@@ -132,6 +141,7 @@ def nnunet_augmentation(
     gamma_range: Sequence[float] = (0.7, 1.5),
     mirror_p: float = 0.5,
     mirror_axes: Sequence[int] = (0, 1, 2),
+    nearest_keys: Sequence[Hashable] = (),
 ) -> Compose:
     """nnU-Net v2's default 3D training augmentation as a MONAI ``Compose``.
 
@@ -185,6 +195,8 @@ def nnunet_augmentation(
         gamma_range: (low, high) gamma values, ``0 < low <= high``.
         mirror_p: Probability of flipping, per axis.
         mirror_axes: Spatial axes that may be flipped, distinct values in {0, 1, 2}.
+        nearest_keys: Further keys (e.g. a phase map) that the spatial step resamples by nearest
+            neighbour like the label; the later steps leave them alone.
 
     Returns:
         A :class:`NnUNetAugmentation` (a ``Compose``). Called on a dict, it returns a new dict
@@ -232,6 +244,7 @@ def nnunet_augmentation(
             rotation_deg=rotation_deg,
             scale_p=scale_p,
             scale_range=scale_range,
+            nearest_keys=nearest_keys,
         ),
         RandGaussianNoiseVarianced(image_key, prob=p["noise_p"], variance=noise_variance),
         RandGaussianSmoothd(

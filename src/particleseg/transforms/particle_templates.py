@@ -1,6 +1,7 @@
 """Particles cut out of training volumes as paste templates for the touching augmentation.
 
-- :class:`ParticleTemplate`: one particle D (image crop, mask, border-core labels);
+- :class:`ParticleTemplate`: one particle D (image crop, mask, border-core labels and, where the
+  volume has a phase map, its phases);
 - :func:`extract_particles`: the whole particles of a labelled volume, cut out once before
   training (:mod:`particleseg.transforms.touching` pastes them).
 """
@@ -26,11 +27,16 @@ class ParticleTemplate:
         mask: (z, y, x) bool, True on D's voxels.
         border_core: (z, y, x) uint8 border-core labels of D inside ``mask`` (1 core, 2 border),
             0 outside.
+        phases: (z, y, x) uint8 phase codes (:mod:`particleseg.io.phase_codes`) of the crop, or
+            None when the source volume has no phase map. The touching paste copies D's phases
+            with its labels, so a patch re-rendered from its phase map afterwards renders D in
+            the same appearance as the patch's own particles.
     """
 
     image: np.ndarray
     mask: np.ndarray
     border_core: np.ndarray
+    phases: np.ndarray | None = None
 
     def __post_init__(self):
         image = np.ascontiguousarray(self.image, dtype=np.float32)
@@ -45,6 +51,14 @@ class ParticleTemplate:
             )
         if not mask.any():
             raise ValueError("template mask is empty")
+        if self.phases is not None:
+            phases = np.asarray(self.phases)
+            if phases.shape != image.shape or phases.dtype != np.uint8:
+                raise ValueError(
+                    f"template phases must be uint8 of shape {image.shape}, got "
+                    f"{phases.dtype} {phases.shape}"
+                )
+            object.__setattr__(self, "phases", np.ascontiguousarray(phases))
         object.__setattr__(self, "image", image)
         object.__setattr__(self, "mask", mask)
         object.__setattr__(self, "border_core", border_core)
@@ -99,6 +113,7 @@ def extract_particles(
     margin: int = 2,
     max_particles: int | None = None,
     seed: int | np.random.Generator | None = None,
+    phases: np.ndarray | None = None,
 ) -> list[ParticleTemplate]:
     """Cut the particles of a labelled volume out as paste templates.
 
@@ -116,11 +131,16 @@ def extract_particles(
         margin: voxels of context kept around the bounding box (the blending reaches into it).
         max_particles: if set, keep a random subset of at most this many particles.
         seed: seed or generator for that subset.
+        phases: (Z, Y, X) uint8 phase map of the volume, or None; cropped into each template.
 
     Returns:
         List of :class:`ParticleTemplate`, in increasing particle id.
     """
     image, instances, border_core = check_volumes(image, instances, border_core)
+    if phases is not None and np.shape(phases) != instances.shape:
+        raise ValueError(
+            f"phases must have the shape of instances {instances.shape}, got {np.shape(phases)}"
+        )
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
     if max_particles is not None and max_particles < 0:
@@ -153,6 +173,7 @@ def extract_particles(
                 image=image[box],
                 mask=mask,
                 border_core=np.where(mask, border_core[box], 0).astype(np.uint8),
+                phases=None if phases is None else np.asarray(phases[box], dtype=np.uint8),
             )
         )
     return templates

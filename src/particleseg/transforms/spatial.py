@@ -150,7 +150,8 @@ class RandRotateScaleCropd(Randomizable, MapTransform):
     patch centre, see the module docstring): trilinear for the image with MONAI ``Resample``,
     nearest for the label by an integer gather equivalent to ``Resample(mode="nearest")``; both
     clamp to the border. Otherwise the patch is a plain centre crop (copied,
-    exact).
+    exact). Entries under ``nearest_keys`` (e.g. a phase map) go the label's way but keep their
+    dtype; a missing one is skipped.
 
     Args:
         keys: ``(image_key, label_key)``.
@@ -159,6 +160,8 @@ class RandRotateScaleCropd(Randomizable, MapTransform):
         rotation_deg: Largest absolute angle per axis, degrees.
         scale_p: Probability of scaling.
         scale_range: (low, high) scale factors, ``0 < low <= high``.
+        nearest_keys: Further keys of (C, Z, Y, X) arrays of the image's spatial shape,
+            resampled by nearest neighbour like the label.
 
     Raises:
         ValueError: On invalid arguments, and at call time on inputs that fail
@@ -173,12 +176,16 @@ class RandRotateScaleCropd(Randomizable, MapTransform):
         rotation_deg: float = 30.0,
         scale_p: float = 0.2,
         scale_range: Sequence[float] = (0.7, 1.4),
+        nearest_keys: Sequence[Hashable] = (),
     ) -> None:
         keys = list(keys)
         if len(keys) != 2:
             raise ValueError(f"keys must be (image_key, label_key), got {keys!r}")
         MapTransform.__init__(self, keys)
         self.image_key, self.label_key = keys
+        self.nearest_keys = tuple(nearest_keys)
+        if set(self.nearest_keys) & set(keys):
+            raise ValueError(f"nearest_keys {self.nearest_keys} must not repeat {keys}")
         self.patch_size = _check_patch_size(patch_size)
         self.rotation_p = _check_prob("rotation_p", rotation_p)
         self.scale_p = _check_prob("scale_p", scale_p)
@@ -234,7 +241,8 @@ class RandRotateScaleCropd(Randomizable, MapTransform):
 
         Returns:
             A new dict: image float32 (C, *patch_size), label uint8 (1, *patch_size), both plain
-            torch tensors; other keys as given.
+            torch tensors; ``nearest_keys`` entries plain tensors of their own dtype; other keys
+            as given.
         """
         _check_pair(data, self.image_key, self.label_key, self.patch_size)
         d = dict(data)
@@ -243,6 +251,15 @@ class RandRotateScaleCropd(Randomizable, MapTransform):
         self.randomize()
         matrix = self.sampling_matrix()
         in_shape = tuple(image.shape[1:])
+        extra = {}
+        for k in self.nearest_keys:
+            if k in d:
+                extra[k] = convert_to_tensor(d[k], track_meta=False)
+                if tuple(extra[k].shape[1:]) != in_shape:
+                    raise ValueError(
+                        f"{k!r} must have the image's spatial shape {in_shape}, got "
+                        f"{tuple(extra[k].shape)}"
+                    )
         if matrix is None:
             index = (slice(None),) + tuple(
                 slice((s - p) // 2, (s - p) // 2 + p)
@@ -250,10 +267,14 @@ class RandRotateScaleCropd(Randomizable, MapTransform):
             )
             image = image[index].to(torch.float32).clone(memory_format=torch.contiguous_format)
             label = label[index].to(torch.uint8).clone(memory_format=torch.contiguous_format)
+            for k, v in extra.items():
+                d[k] = v[index].clone(memory_format=torch.contiguous_format)
         else:
             grid = self._grid(in_shape, matrix)
             image = self._resample_image(image.to(torch.float32), grid)
             label = _sample_nearest(label, grid).to(torch.uint8)
+            for k, v in extra.items():
+                d[k] = _sample_nearest(v, grid)
         d[self.image_key] = image
         d[self.label_key] = label
         return d

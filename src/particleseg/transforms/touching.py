@@ -4,7 +4,9 @@ Touching particles are the hard case of the task and rare in real samples. With 
 per training sample, a particle P of the patch and a particle D taken whole from the training set
 are chosen, and D's image and labels are pasted beside P so that their surfaces share at least one
 face. The labels are pasted hard; the image is blended with a Gaussian-blurred (sigma 1) mask of D
-so that no seam shows.
+so that no seam shows. Where the patch carries a phase map, D's phases are pasted with its labels,
+so a later re-rendering (:mod:`particleseg.transforms.appearance`) draws D like the patch's own
+particles.
 
 - :class:`ParticleTemplate`, :func:`extract_particles` (in
   :mod:`particleseg.transforms.particle_templates`): the particles D, cut out of training volumes
@@ -26,6 +28,7 @@ import numpy as np
 from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import convert_to_dst_type, convert_to_numpy
 
+from particleseg.io.phase_codes import MATERIAL0
 from particleseg.targets import instance_to_border_core
 from particleseg.transforms.particle_templates import (
     ParticleTemplate,
@@ -49,6 +52,8 @@ class PasteResult:
         pasted_id: id given to D (the input's largest id + 1).
         offset: (z, y, x) patch position of the template crop's first voxel: D's voxels are
             ``template.mask`` shifted by ``offset`` (those that fall inside the patch).
+        phases: (Z, Y, X) uint8 phase map with D's phases on D's voxels, or None when no phase
+            map was given.
     """
 
     image: np.ndarray
@@ -57,6 +62,7 @@ class PasteResult:
     target_id: int
     pasted_id: int
     offset: tuple[int, int, int]
+    phases: np.ndarray | None = None
 
 
 def _overlaps(a: np.ndarray, a_lo: tuple, b: np.ndarray, b_lo: tuple) -> bool:
@@ -161,6 +167,7 @@ def paste_touching(
     border_thickness: int = 3,
     max_tries: int = 10,
     min_inside_fraction: float = 0.5,
+    phases: np.ndarray | None = None,
 ) -> PasteResult | None:
     """Paste a template particle D so that it touches a particle P of the patch.
 
@@ -191,6 +198,10 @@ def paste_touching(
         border_thickness: border width of ``border_core``, in voxels.
         max_tries: number of target/direction draws before giving up.
         min_inside_fraction: least share of D's voxels that must land inside the patch.
+        phases: (Z, Y, X) uint8 phase map of the patch, or None; not modified. D's voxels get
+            the template's phases, or :data:`~particleseg.io.phase_codes.MATERIAL0` (the first
+            mineral phase) when the template has none, so a rendering of the phases never
+            loses a particle that the labels hold.
 
     Returns:
         :class:`PasteResult` with new arrays (image keeps its float dtype, float32 otherwise;
@@ -198,6 +209,10 @@ def paste_touching(
         particle or no try gave a valid placement.
     """
     image, instances, border_core = check_volumes(image, instances, border_core)
+    if phases is not None and np.shape(phases) != instances.shape:
+        raise ValueError(
+            f"phases must have the shape of instances {instances.shape}, got {np.shape(phases)}"
+        )
     if border_thickness < 0:
         raise ValueError(f"border_thickness must be >= 0, got {border_thickness}")
     if max_tries < 1:
@@ -291,6 +306,11 @@ def paste_touching(
         )
     new_border_core = np.array(border_core, dtype=np.uint8, copy=True)
     new_border_core[inner] = local[within]
+    new_phases = None
+    if phases is not None:
+        new_phases = np.array(phases, dtype=np.uint8, copy=True)
+        pasted = MATERIAL0 if template.phases is None else template.phases[t_box][inside]
+        new_phases[p_box][inside] = pasted
 
     return PasteResult(
         image=new_image,
@@ -299,6 +319,7 @@ def paste_touching(
         target_id=target_id,
         pasted_id=int(new_id),
         offset=(int(offset[0]), int(offset[1]), int(offset[2])),
+        phases=new_phases,
     )
 
 
@@ -309,13 +330,15 @@ class RandTouchingPasted(RandomizableTransform, MapTransform):
     (MONAI channel-first) and come back as the same kinds, dtypes and devices. A template is
     drawn uniformly and :func:`paste_touching` runs with a generator seeded from ``self.R``, so
     :meth:`set_random_state` makes the transform reproducible. A patch without particles, or a
-    paste that finds no valid placement, is returned unchanged.
+    paste that finds no valid placement, is returned unchanged. A ``phases_key`` entry, when the
+    data has one, gets D's phases (see :func:`paste_touching`).
 
     Args:
         templates: the particles D to paste (from :func:`extract_particles`); not empty.
         image_key: key of the image.
         label_key: key of the uint8 border-core map.
         instance_key: key of the integer instance labels.
+        phases_key: key of the optional (1, Z, Y, X) uint8 phase map.
         prob: probability of pasting, per call.
         border_thickness: border width of the border-core map, in voxels.
         max_tries: target/direction draws per paste, see :func:`paste_touching`.
@@ -329,6 +352,7 @@ class RandTouchingPasted(RandomizableTransform, MapTransform):
         image_key: Hashable = "image",
         label_key: Hashable = "label",
         instance_key: Hashable = "instance",
+        phases_key: Hashable = "phases",
         prob: float = 0.5,
         border_thickness: int = 3,
         max_tries: int = 10,
@@ -350,6 +374,7 @@ class RandTouchingPasted(RandomizableTransform, MapTransform):
         self.image_key = image_key
         self.label_key = label_key
         self.instance_key = instance_key
+        self.phases_key = phases_key
         self.border_thickness = border_thickness
         self.max_tries = max_tries
         self.min_inside_fraction = min_inside_fraction
@@ -383,6 +408,7 @@ class RandTouchingPasted(RandomizableTransform, MapTransform):
                 raise ValueError(f"{k!r} must have shape (1, Z, Y, X), got {tuple(value.shape)}")
             arrays.append(value[0])
         image, border_core, instances = arrays
+        phases = d.get(self.phases_key)
         result = paste_touching(
             image,
             instances,
@@ -392,6 +418,7 @@ class RandTouchingPasted(RandomizableTransform, MapTransform):
             border_thickness=self.border_thickness,
             max_tries=self.max_tries,
             min_inside_fraction=self.min_inside_fraction,
+            phases=None if phases is None else convert_to_numpy(phases)[0],
         )
         if result is None:
             return d
@@ -399,4 +426,6 @@ class RandTouchingPasted(RandomizableTransform, MapTransform):
             keys, (result.image, result.border_core, result.instances), strict=True
         ):
             d[k] = convert_to_dst_type(value[None], dst=d[k])[0]
+        if result.phases is not None:
+            d[self.phases_key] = convert_to_dst_type(result.phases[None], dst=phases)[0]
         return d
