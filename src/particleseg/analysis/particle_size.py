@@ -69,7 +69,13 @@ from particleseg.analysis._block_measure import (
 )
 from particleseg.spacing import VOXELS, check_spacing
 
-__all__ = ["ParticleSizeEstimate", "estimate_particle_size", "plan_blocks"]
+__all__ = [
+    "ParticleSizeEstimate",
+    "block_diameters",
+    "estimate_particle_size",
+    "mean_diameter",
+    "plan_blocks",
+]
 
 #: Gaussian smoothing (voxels of the finest axis) tried in turn.
 SMOOTHING_SIGMAS = (1.0, 1.5, 2.0, 3.0)
@@ -218,6 +224,39 @@ def _choose_sigma(block: np.ndarray, spacing: np.ndarray) -> float:
 # -- public ----------------------------------------------------------------------------------
 
 
+def block_diameters(
+    labels: np.ndarray, spacing: Sequence[float], cut: Sequence[tuple[bool, bool]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equivalent diameters and Miles-Lantuejoul weights of the particles of a labelled block.
+
+    Args:
+        labels: (Z, Y, X) integer labels, 0 = background, ids consecutive from 1.
+        spacing: (3,) voxel size in the unit the diameters come in (e.g. voxels of the scan's
+            finest axis).
+        cut: per axis, whether the block's (low, high) face cuts through a larger scan; a
+            particle touching such a face is left out, the others are weighted for it.
+
+    Returns:
+        (diameters, weights), float64 (n,), particles below ``MIN_VOLUME`` left out.
+    """
+    return _diameters(labels, np.asarray(spacing, float), list(cut))
+
+
+def mean_diameter(diameters: np.ndarray, weights: np.ndarray) -> tuple[float, int]:
+    """The weighted mean diameter, specks below RELATIVE_MIN_DIAMETER x the median left out.
+
+    Returns:
+        (mean, particles used); (nan, 0) when nothing is left or the weights are all zero.
+    """
+    d, w = np.asarray(diameters, float), np.asarray(weights, float)
+    if len(d):  # specks far smaller than the typical particle: noise or artefacts
+        keep = d >= RELATIVE_MIN_DIAMETER * np.median(d)
+        d, w = d[keep], w[keep]
+    if len(d) == 0 or not w.sum() > 0:
+        return math.nan, 0
+    return float(np.sum(w * d) / np.sum(w)), len(d)
+
+
 def estimate_particle_size(
     image: Any,
     spacing: float | Sequence[float] | None = None,
@@ -285,25 +324,21 @@ def estimate_particle_size(
         del s
         foreground += int(np.count_nonzero(mask))
         cut = [(sl.start > 0, sl.stop < n) for sl, n in zip(block, shape, strict=True)]
-        d, w = _diameters(_split(mask, rel, sigma), rel, cut)
+        d, w = block_diameters(_split(mask, rel, sigma), rel, cut)
         diameters.append(d)
         weights.append(w)
-    d, w = np.concatenate(diameters), np.concatenate(weights)
-    if len(d):  # specks far smaller than the typical particle: noise or artefacts
-        keep = d >= RELATIVE_MIN_DIAMETER * np.median(d)
-        d, w = d[keep], w[keep]
+    mean, used = mean_diameter(np.concatenate(diameters), np.concatenate(weights))
     read = sum(v.size for v in data)
-    if len(d) == 0 or not w.sum() > 0:
+    if used == 0:
         raise ValueError(
             f"no particles found in the image (shape {shape}; nothing stands out from the "
             f"matrix in the {read} voxels read): {_HINT}"
         )
-    if len(d) < FEW_PARTICLES:
+    if used < FEW_PARTICLES:
         warnings.warn(
-            f"particle size estimated from only {len(d)} particles; it may be off: {_HINT}",
+            f"particle size estimated from only {used} particles; it may be off: {_HINT}",
             stacklevel=2,
         )
-    mean = float(np.sum(w * d) / np.sum(w))
     finest = 1.0 / rel  # voxels of each axis per voxel of the finest axis
     return ParticleSizeEstimate(
         diameter_px=mean,
@@ -312,7 +347,7 @@ def estimate_particle_size(
             f"local-contrast threshold + distance-transform split, mean equivalent-sphere "
             f"diameter (smoothing {sigma:g} voxels, {len(blocks)} block(s))"
         ),
-        n_particles_used=len(d),
+        n_particles_used=used,
         foreground_fraction=foreground / read,
         threshold=float(np.mean(thresholds)),
         voxels_read=int(read),

@@ -96,8 +96,10 @@ def check_scan_geometry(scan: ScanInput, plan: ChunkPlan, patch_size) -> list[st
 
 
 def result_warnings(scan: ScanInput, n_particles: int | None) -> list[str]:
-    """Warnings about the result itself: no particle, or a single one (also logged)."""
-    warnings = []
+    """Warnings about the result (no particle, or one) and a doubtful model size (logged)."""
+    from particleseg.inference.size_estimate import estimate_warnings
+
+    warnings = estimate_warnings(scan.estimate)
     if n_particles == 0:
         warnings.append(
             "no particle found: check the particle size (particle_size_px="

@@ -2,9 +2,11 @@
 
 The particle size decides the resize, so it must come from somewhere explicit, in this order:
 ``particle_size_px`` (voxels), ``particle_size`` (physical) with a spacing, ``particle_size=auto``
-(estimated from the image, :func:`particleseg.analysis.estimate_particle_size`), else the
-image's metadata (its ``.meta.json`` sidecar, or its ``dataset.json`` entry). Without any of
-them the run stops with a message saying how to give it.
+(estimated from the image, :func:`particleseg.analysis.estimate_particle_size`),
+``particle_size=model`` (measured by the model itself once it is loaded,
+:mod:`particleseg.inference.size_estimate`, from the image's estimate or else the model's own
+size), else the image's metadata (its ``.meta.json`` sidecar, or its ``dataset.json`` entry).
+Without any of them the run stops with a message saying how to give it.
 """
 
 from __future__ import annotations
@@ -42,10 +44,14 @@ class ScanInput:
         dtype: numpy dtype name.
         spacing: voxel size (Z, Y, X) or None (unknown; the output then carries none).
         unit: unit of ``spacing``, or None.
-        particle_size_px: mean particle diameter in voxels per axis (Z, Y, X).
-        size_source: where it came from ("particle_size_px", "particle_size", "auto",
+        particle_size_px: mean particle diameter in voxels per axis (Z, Y, X). With
+            ``particle_size=model`` it is the first guess (the image's estimate, or None where
+            that failed) until :func:`particleseg.inference.size_estimate.refine_particle_size`
+            replaces it by the model's measurement.
+        size_source: where it came from ("particle_size_px", "particle_size", "auto", "model",
             "metadata").
-        estimate: the ``particle_size=auto`` estimate as a dict, when one was made.
+        estimate: the ``particle_size=auto`` or ``model`` estimate as a dict, when one was
+            made.
     """
 
     name: str
@@ -54,7 +60,7 @@ class ScanInput:
     dtype: str
     spacing: tuple[float, float, float] | None
     unit: str | None
-    particle_size_px: tuple[float, float, float]
+    particle_size_px: tuple[float, float, float] | None
     size_source: str
     estimate: dict[str, Any] | None = field(default=None)
 
@@ -87,7 +93,7 @@ def resolve_scan(
         name: sample name; default the file name without its suffixes.
         metadata: dataset.json metadata of the sample, if any (else its sidecar is read when
             present).
-        particle_size: mean diameter in the spacing's unit, or ``"auto"``.
+        particle_size: mean diameter in the spacing's unit, or ``"auto"`` or ``"model"``.
         particle_size_px: mean diameter in voxels (wins over the others).
         spacing: voxel size (Z, Y, X) or one number; default the volume's own, then the
             metadata's.
@@ -130,6 +136,17 @@ def resolve_scan(
         size = tuple(float(v) for v in est.diameter_px_zyx)
         source, estimate = "auto", est.to_dict()
         log.info("%s: estimated mean particle diameter %.1f voxels", path, est.diameter_px)
+    elif isinstance(particle_size, str) and particle_size.strip().lower() == "model":
+        from particleseg.analysis import estimate_particle_size
+
+        size, source = None, "model"
+        try:  # only the first guess: the model measures once it is loaded
+            est = estimate_particle_size(array, spacing=spacing)
+            size, estimate = tuple(float(v) for v in est.diameter_px_zyx), est.to_dict()
+        except ValueError as err:
+            log.info(
+                "%s: no first guess from the image (%s); the model starts at its size", path, err
+            )
     elif particle_size is not None:
         value = _positive(particle_size, "particle_size", str(path))
         if spacing is None:

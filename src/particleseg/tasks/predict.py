@@ -39,7 +39,11 @@ def predict(cfg: DictConfig) -> list[dict]:
     from hydra.utils import instantiate
 
     from particleseg.inference.pipeline import predict_scan
+    from particleseg.inference.size_estimate import refine_particle_size
 
+    inference = OmegaConf.to_container(cfg.inference, resolve=True)
+    postprocess = OmegaConf.to_container(cfg.postprocess, resolve=True)
+    scans = [refine_particle_size(s, model, inference, postprocess) for s in scans]
     trainer = instantiate(cfg.trainer)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     out_root = Path(cfg.output)
@@ -52,8 +56,8 @@ def predict(cfg: DictConfig) -> list[dict]:
             out_dir,
             model,
             trainer,
-            inference=OmegaConf.to_container(cfg.inference, resolve=True),
-            postprocess=OmegaConf.to_container(cfg.postprocess, resolve=True),
+            inference=inference,
+            postprocess=postprocess,
             outputs=OmegaConf.to_container(cfg.outputs, resolve=True),
             dask=OmegaConf.to_container(cfg.dask, resolve=True),
             overwrite=bool(cfg.overwrite),
