@@ -11,13 +11,19 @@ import torch
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.model import LoadedModel
 from particleseg.inference.plan import ChunkPlan, plan_chunks
+from particleseg.inference.size_band import DEFAULT_RULE, band_zoom
 from particleseg.inference.windows import WindowSums
-from particleseg.transforms.resize import resized_shape, zoom_factors
+from particleseg.transforms.resize import resized_shape
 
 
 def make_plan(scan: ScanInput, model: LoadedModel, inference: dict) -> tuple[ChunkPlan, tuple]:
-    """The zoom to the model's particle size and the chunk plan over the resized scan."""
-    zoom = zoom_factors(scan.particle_size_px, model.target_particle_size)
+    """The zoom into the model's size band (``inference.resize``) and the chunk plan."""
+    zoom = band_zoom(
+        scan.particle_size_px,
+        model.target_particle_size,
+        model.size_band,
+        inference.get("resize", DEFAULT_RULE),
+    )
     network_shape = resized_shape(scan.shape, zoom)
     plan = plan_chunks(
         network_shape,

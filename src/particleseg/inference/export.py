@@ -11,6 +11,7 @@ optionally, the post-processing thresholds tuned for it (predict uses them by de
         [--postprocess tuned.json]   # a file from python -m particleseg.inference.tune
         [--per-scan-from DATASET]    # a global z-score model normalized per scan instead
         [--reference DATASET]        # store its train scans' input histograms (see below)
+        [--size-band band.json]      # a file from python -m particleseg.inference.size_band
 
 ``--per-scan-from`` gives a model trained with the global z-score the per-scan normalization
 (:func:`particleseg.transforms.normalization.zscore_as_percentile`, measured on the dataset's
@@ -28,11 +29,13 @@ import argparse
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from particleseg.inference.model import CHECKPOINT_KEY, load_checkpoint
+from particleseg.inference.size_band import check_band
 from particleseg.io import load_dataset, read_volume
 from particleseg.io.atomic import atomic_path
 from particleseg.transforms.input_reference import (
@@ -52,6 +55,7 @@ def export_model(
     postprocess: dict | None = None,
     normalization: dict | None = None,
     input_reference: dict | None = None,
+    size_band: Sequence[float] | None = None,
 ) -> Path:
     """Write the network of ``checkpoint`` with its metadata to ``out`` (atomically).
 
@@ -64,6 +68,9 @@ def export_model(
         normalization: a normalization scheme config to store instead of the checkpoint's.
         input_reference: the normalized reference scans' histograms
             (:func:`particleseg.transforms.input_reference.build_reference`).
+        size_band: (low, high) network particle diameters the model was validated on
+            (:func:`particleseg.inference.size_band.measure_size_band`); predict then resizes a
+            scan only into it.
 
     Returns:
         ``Path(out)``.
@@ -97,6 +104,8 @@ def export_model(
         meta["input_reference"] = check_reference(input_reference)
     if postprocess:
         meta["postprocess"] = {str(k): v for k, v in dict(postprocess).items()}
+    if size_band is not None:
+        meta["size_band"] = list(check_band(size_band, model.target_particle_size))
     state = {
         f"net.{k}": (v.to(DTYPES[dtype]) if v.is_floating_point() else v)
         for k, v in model.net.state_dict().items()
@@ -141,6 +150,11 @@ def main(argv: list[str] | None = None) -> None:
         help="dataset folder: store its train scans' network-input histograms for predict's "
         "warning on unfamiliar scans",
     )
+    parser.add_argument(
+        "--size-band",
+        type=Path,
+        help="JSON from python -m particleseg.inference.size_band: its 'band' is stored",
+    )
     args = parser.parse_args(argv)
     try:
         normalization = None
@@ -157,12 +171,18 @@ def main(argv: list[str] | None = None) -> None:
             except (OSError, json.JSONDecodeError) as err:
                 raise ValueError(f"{args.postprocess}: cannot read the thresholds ({err})") from err
             postprocess = tuned.get("params", tuned)
+        band = None
+        if args.size_band is not None:
+            try:
+                band = json.loads(args.size_band.read_text())["band"]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+                raise ValueError(f"{args.size_band}: cannot read the size band ({err})") from err
         reference = None
         if args.reference is not None:
             config = normalization or load_checkpoint(args.checkpoint).normalization
             reference = dataset_reference(args.reference, config)
         path = export_model(
-            args.checkpoint, args.out, args.dtype, postprocess, normalization, reference
+            args.checkpoint, args.out, args.dtype, postprocess, normalization, reference, band
         )
     except ValueError as err:
         parser.exit(2, f"export: {err}\n")

@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from particleseg.inference.size_band import check_band
 from particleseg.transforms.input_reference import check_reference
 from particleseg.transforms.normalization import legacy_config, resolve_config
 
@@ -54,6 +55,9 @@ class LoadedModel:
         input_reference: Histograms of the model's normalized reference scans
             (:func:`particleseg.transforms.input_reference.build_reference`), for predict's
             warning on unfamiliar scans; empty when the model stores none.
+        size_band: (low, high) particle diameters on the network grid (voxels) over which the
+            model was validated (:mod:`particleseg.inference.size_band`); None: resize every
+            scan to ``target_particle_size``.
     """
 
     net: nn.Module
@@ -64,6 +68,7 @@ class LoadedModel:
     path: Path
     postprocess: dict[str, Any] = field(default_factory=dict)
     input_reference: dict[str, Any] = field(default_factory=dict)
+    size_band: tuple[float, float] | None = None
 
 
 def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
@@ -114,6 +119,11 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
             reference = check_reference(reference)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from err
+    target = float(meta["target_particle_size"])
+    try:
+        band = check_band(meta.get("size_band"), target)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
     net = instantiate(meta["net_config"])
     state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
@@ -121,10 +131,11 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     return LoadedModel(
         net=net,
         normalization=normalization,
-        target_particle_size=float(meta["target_particle_size"]),
+        target_particle_size=target,
         border_thickness=int(meta["border_thickness"]),
         patch_size=tuple(int(p) for p in meta["patch_size"]),
         path=path,
         postprocess=dict(meta.get("postprocess") or {}),
         input_reference=dict(reference),
+        size_band=band,
     )

@@ -228,11 +228,13 @@ def predict_scan(
         "normalization": normalize.to_dict(),
         "input_reference": reference,  # the histogram check against the model's references
         "zoom": list(zoom),
+        "network_particle_size": zoom[0] * scan.particle_size_px[0],  # diameter on the grid
         "network_shape": list(plan.network_shape),
         "model": {
             "path": str(model.path),
             "sha256": facts["model_sha256"],
             "target_particle_size": model.target_particle_size,
+            "size_band": list(model.size_band) if model.size_band else None,
             "border_thickness": model.border_thickness,
             "patch_size": list(model.patch_size),
         },
