@@ -10,7 +10,7 @@ through ``tune_grid`` and a :class:`Baseline` description, ``BASELINES`` by key)
 from particleseg.baselines.params import load_params, save_params
 from particleseg.baselines.snow import check_snow_params, import_porespy, snow_segment
 from particleseg.baselines.threshwater import (
-    IntensityStats,
+    ThresholdStats,
     distance_to_background,
     intensity_stats,
     open_mask,
@@ -40,7 +40,7 @@ __all__ = [
     "THRESHWATER",
     "Baseline",
     "GridStage",
-    "IntensityStats",
+    "ThresholdStats",
     "check_snow_params",
     "distance_to_background",
     "import_porespy",

@@ -35,7 +35,7 @@ import numpy as np
 from skimage.segmentation import watershed
 
 from particleseg.baselines.threshwater import (
-    IntensityStats,
+    ThresholdStats,
     distance_to_background,
     intensity_stats,
     resolve_threshold,
@@ -111,7 +111,7 @@ def check_snow_params(
 
 def snow_mask(
     image: np.ndarray,
-    stats: IntensityStats,
+    stats: ThresholdStats,
     threshold: float | None = None,
     threshold_offset: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
 __all__ = [
-    "IntensityStats",
+    "ThresholdStats",
     "distance_to_background",
     "intensity_stats",
     "open_mask",
@@ -49,8 +49,12 @@ ROBUST_PERCENTILES = (1.0, 99.0)
 _CC3D_CONNECTIVITY = {1: 6, 2: 18, 3: 26}
 
 
-class IntensityStats(NamedTuple):
-    """Otsu's threshold and the robust intensity range of an image."""
+class ThresholdStats(NamedTuple):
+    """Otsu's threshold and the robust intensity range of an image.
+
+    The baselines' own statistics (the z-score's mean and std are
+    :class:`particleseg.transforms.intensity.IntensityStats`).
+    """
 
     otsu: float
     low: float
@@ -95,7 +99,7 @@ def _subsample(image: np.ndarray, max_voxels: int) -> np.ndarray:
     return image[(slice(None, None, step),) * image.ndim]
 
 
-def intensity_stats(image: np.ndarray) -> IntensityStats:
+def intensity_stats(image: np.ndarray) -> ThresholdStats:
     """Otsu's threshold and the robust intensity range of a volume.
 
     Both are computed on a strided subsample of at most :data:`SUBSAMPLE_VOXELS` voxels. The
@@ -106,7 +110,7 @@ def intensity_stats(image: np.ndarray) -> IntensityStats:
         image: Greyscale volume ``(Z, Y, X)``, real dtype, finite.
 
     Returns:
-        The :class:`IntensityStats` ``(otsu, low, high)``, with ``high > low``.
+        The :class:`ThresholdStats` ``(otsu, low, high)``, with ``high > low``.
 
     Raises:
         ValueError: If the image is constant (nothing to threshold).
@@ -122,11 +126,11 @@ def intensity_stats(image: np.ndarray) -> IntensityStats:
             )
         if not sample.max() > sample.min():
             sample = image.astype(np.float64)
-    return IntensityStats(float(threshold_otsu(sample)), float(low), float(high))
+    return ThresholdStats(float(threshold_otsu(sample)), float(low), float(high))
 
 
 def resolve_threshold(
-    stats: IntensityStats, threshold: float | None = None, threshold_offset: float = 0.0
+    stats: ThresholdStats, threshold: float | None = None, threshold_offset: float = 0.0
 ) -> float:
     """The intensity threshold ThreshWater applies.
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from particleseg.io.atomic import write_bytes_atomic, write_json_atomic
 from particleseg.metrics.distribution import DIST_KEYS
 
-SCORES = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")
+#: The scores a report shows per sample and split (mixed directions: the merger and splitter
+#: ratios are lower-is-better; :data:`particleseg.metrics.SCORE_KEYS` holds higher-is-better).
+REPORT_SCORES = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")
 COUNTS = ("n_ref", "n_pred", "tp", "fp", "fn", "n_mergers", "n_splitters")
 
 
@@ -36,7 +38,7 @@ def summarize(rows: Sequence[dict]) -> dict:
     return {
         split: {
             "n_samples": len(members),
-            "mean": {k: sum(float(r[k]) for r in members) / len(members) for k in SCORES},
+            "mean": {k: sum(float(r[k]) for r in members) / len(members) for k in REPORT_SCORES},
             "total": {k: int(sum(int(r[k]) for r in members)) for k in COUNTS},
             **({"mean_abs": _mean_abs(members)} if DIST_KEYS[0] in members[0] else {}),
         }
@@ -82,14 +84,14 @@ def format_distribution_table(rows: Sequence[dict], summary: dict) -> str:
 
 def format_table(rows: Sequence[dict], summary: dict) -> str:
     """A plain-text table of per-sample scores followed by the per-split means."""
-    header = ["sample", "split", *SCORES, "n_ref", "n_pred"]
+    header = ["sample", "split", *REPORT_SCORES, "n_ref", "n_pred"]
     lines = [header]
     for r in rows:
         lines.append(
             [
                 r["sample"],
                 r["split"],
-                *(f"{r[k]:.3f}" for k in SCORES),
+                *(f"{r[k]:.3f}" for k in REPORT_SCORES),
                 str(r["n_ref"]),
                 str(r["n_pred"]),
             ]
@@ -99,7 +101,7 @@ def format_table(rows: Sequence[dict], summary: dict) -> str:
             [
                 f"mean ({s['n_samples']})",
                 split,
-                *(f"{s['mean'][k]:.3f}" for k in SCORES),
+                *(f"{s['mean'][k]:.3f}" for k in REPORT_SCORES),
                 str(s["total"]["n_ref"]),
                 str(s["total"]["n_pred"]),
             ]
@@ -109,7 +111,7 @@ def format_table(rows: Sequence[dict], summary: dict) -> str:
 
 def write_rows_csv(path: Path, rows: Sequence[dict]) -> None:
     """Write one CSV row per sample (atomically); a ``method`` key becomes the first column."""
-    fields = ["sample", "split", *SCORES, "sq", "rq", *COUNTS, "pq_tp", "pq_fp", "pq_fn"]
+    fields = ["sample", "split", *REPORT_SCORES, "sq", "rq", *COUNTS, "pq_tp", "pq_fp", "pq_fn"]
     if rows and DIST_KEYS[0] in rows[0]:
         fields += list(DIST_KEYS)
     if rows and "method" in rows[0]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from particleseg.io.atomic import write_bytes_atomic
-from particleseg.metrics.report import SCORES
+from particleseg.metrics.report import REPORT_SCORES
 
 BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 LOWER_IS_BETTER = ("merger_ratio", "splitter_ratio")
@@ -36,7 +36,7 @@ def plot_scores(path: Path, rows: Sequence[dict], methods: Sequence[str]) -> Non
     fig = Figure(figsize=(13, 7))
     axes = fig.subplots(2, 3)
     width = 0.8 / len(methods)
-    for ax, metric in zip(axes.ravel(), SCORES, strict=True):
+    for ax, metric in zip(axes.ravel(), REPORT_SCORES, strict=True):
         for m, method in enumerate(methods):
             for s, split in enumerate(splits):
                 values = [r[metric] for r in rows if r["method"] == method and r["split"] == split]

@@ -11,7 +11,7 @@ from particleseg.postprocess._far import nearest_in_component
 from particleseg.postprocess._kernels import core_stats, map_region
 from particleseg.postprocess._nearest import assign, nearest_seed, surface_seeds
 from particleseg.postprocess._pieces import Objects
-from particleseg.targets._distance import ball_offsets
+from particleseg.targets import ball_offsets
 
 
 def _region_table(grid: BlockGrid, objs: Objects, local, r0, table):

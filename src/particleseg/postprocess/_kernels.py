@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from particleseg.targets._distance import other_label_within
+from particleseg.targets import other_label_within
 
 
 # ---------------------------------------------------------------- labelling

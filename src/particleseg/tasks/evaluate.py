@@ -24,7 +24,7 @@ def evaluate(cfg: DictConfig) -> dict:
     """
     from particleseg.io import load_dataset, read_sample, read_volume
     from particleseg.metrics.report import (
-        SCORES,
+        REPORT_SCORES,
         format_distribution_table,
         format_table,
         plot_metric_bars,
@@ -84,7 +84,7 @@ def evaluate(cfg: DictConfig) -> dict:
         out_dir / "summary.json",
         {"dataset": str(dataset.root), "method": method, "splits": summary, "config": config},
     )
-    for metric in SCORES:
+    for metric in REPORT_SCORES:
         plot_metric_bars(out_dir / f"{metric}.png", rows, metric, f"{metric} — {method}")
     print(f"\n{method} on {dataset.root}\n")
     print(format_table(rows, summary))

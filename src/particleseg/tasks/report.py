@@ -165,7 +165,7 @@ def _typical(found: list[tuple[str, dict]], kind: str) -> tuple[str, dict]:
 def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
     """The generated part of the results page (between its markers)."""
     from particleseg.metrics.distribution import DIST_KEYS
-    from particleseg.metrics.report import SCORES
+    from particleseg.metrics.report import REPORT_SCORES
     from particleseg.metrics.results import markdown_table, replace_between_markers
 
     md = Path(cfg.results_md)
@@ -178,12 +178,12 @@ def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
         + f". Predicting the {timing['scans']} test scans took {timing['predict_s']:.0f} s.",
         "\n### Mean per test set\n",
         markdown_table(
-            ["split", "method", *SCORES, "particles (ref / pred)"],
+            ["split", "method", *REPORT_SCORES, "particles (ref / pred)"],
             [
                 [
                     split,
                     method,
-                    *(s["mean"][k] for k in SCORES),
+                    *(s["mean"][k] for k in REPORT_SCORES),
                     f"{s['total']['n_ref']} / {s['total']['n_pred']}",
                 ]
                 for split in [*(t[0] for t in tests), "all"]
@@ -206,13 +206,13 @@ def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
         ),
         "\n### Per sample\n",
         markdown_table(
-            ["sample", "split", "method", *SCORES, "n_ref", "n_pred"],
+            ["sample", "split", "method", *REPORT_SCORES, "n_ref", "n_pred"],
             [
                 [
                     r["sample"],
                     r["split"],
                     r["method"],
-                    *(r[k] for k in SCORES),
+                    *(r[k] for k in REPORT_SCORES),
                     r["n_ref"],
                     r["n_pred"],
                 ]
