@@ -39,7 +39,10 @@ def test_predict_equals_in_memory_postprocessing(tiny_checkpoint, tmp_path, size
     expected = reference_instances(bc, image.shape)
     assert expected.max() > 10  # particles straddle the 16^3 chunks
     np.testing.assert_array_equal(got[...], expected)
-    np.testing.assert_array_equal(tifffile.imread(out / "instances.tif"), expected)
+    with tifffile.TiffFile(out / "instances.tif") as tif:  # a label TIFF Fiji opens to scale
+        assert tif.is_imagej and tif.imagej_metadata["spacing"] == 0.5
+        assert tif.series[0].dtype == np.uint16
+        np.testing.assert_array_equal(tif.asarray(), expected)
     assert summary["particles"] == int(expected.max())
     assert summary["windows"]["forward_passes"] == summary["windows"]["plain_sliding_window"]
     assert json.loads((out / "summary.json").read_text())["particles"] == summary["particles"]

@@ -7,6 +7,7 @@ whole (each rewrites its output completely).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -17,7 +18,7 @@ import zarr
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.plan import ChunkPlan
 from particleseg.inference.run_state import Stages, folder_bytes, peak_rss_bytes
-from particleseg.io import write_volume
+from particleseg.io.imagej import label_tiff_dtype, write_label_tiff
 from particleseg.postprocess import (
     HALO,
     StageBar,
@@ -38,6 +39,8 @@ SCAN_CHUNKS = (16, 128, 128)
 SCAN_BLOCKS = (128, 128, 128)
 
 # Built-in post-processing thresholds; a model's tuned values and then the user's replace them.
+log = logging.getLogger(__name__)
+
 POSTPROCESS_DEFAULTS = {
     "halo": HALO,
     "small_core_distance": SMALL_CORE_DISTANCE,
@@ -170,9 +173,19 @@ def dask_scheduler(dask: dict):
     return client, None, client
 
 
-def finish_outputs(out: Path, work: Path, scan: ScanInput, outputs: dict) -> dict[str, int]:
-    """Move the results into ``out`` (idempotent) and write the TIFF copy; return their bytes."""
-    written = {}
+def finish_outputs(
+    out: Path, work: Path, scan: ScanInput, outputs: dict, n_labels: int
+) -> tuple[dict[str, int], list[str]]:
+    """Move the results into ``out`` (idempotent) and write the TIFF copy.
+
+    The TIFF copy is an ImageJ label TIFF (:func:`particleseg.io.imagej.write_label_tiff`:
+    uint16 below 65,536 particles, else float32) that Fiji opens with the scan's scale, written
+    when it takes at most ``outputs["tiff_max_bytes"]``.
+
+    Returns:
+        (bytes per file written, warnings about the TIFF copy).
+    """
+    written, warnings = {}, []
     moves = [("instances.zarr", True)]
     moves += [("border_core.zarr", bool(outputs.get("border_core")))]
     moves += [("probabilities.zarr", bool(outputs.get("probabilities")))]
@@ -185,7 +198,15 @@ def finish_outputs(out: Path, work: Path, scan: ScanInput, outputs: dict) -> dic
         if wanted and dst.exists():
             written[name] = folder_bytes(dst)
     final = zarr.open_array(str(out / "instances.zarr"), mode="r")
-    if final.nbytes <= float(outputs.get("tiff_max_bytes", 2**31)):
-        write_volume(out / "instances.tif", final, spacing=scan.spacing)
-        written["instances.tif"] = folder_bytes(out / "instances.tif")
-    return written
+    dtype, _ = label_tiff_dtype(n_labels)
+    size = final.size * (dtype.itemsize if dtype is not None else 0)
+    if size <= float(outputs.get("tiff_max_bytes", 2**31)):
+        path, warning = write_label_tiff(
+            out / "instances.tif", final, n_labels, scan.spacing, scan.unit
+        )
+        if path is not None:
+            written["instances.tif"] = folder_bytes(path)
+        if warning:
+            log.warning("%s: %s", scan.path, warning)
+            warnings.append(warning)
+    return written, warnings

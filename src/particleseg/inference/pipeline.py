@@ -193,9 +193,10 @@ def predict_scan(
         + [(stages.done(s) or {}).get("work_bytes", 0) for s in ("instances", "resample", "filter")]
     )
     t0 = time.perf_counter()
-    written = finish_outputs(out, work, scan, outputs)
-    timings["finish"] = time.perf_counter() - t0
     n_particles = (stages.done("filter") or {}).get("particles")
+    written, tiff_warnings = finish_outputs(out, work, scan, outputs, n_particles or 0)
+    warnings += tiff_warnings
+    timings["finish"] = time.perf_counter() - t0
     if outputs.get("overlay", True):
         t0 = time.perf_counter()
         written["overlay.png"] = write_overlay(out, scan, n_particles).stat().st_size

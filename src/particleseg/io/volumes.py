@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tifffile
 import zarr
 
 from particleseg.io._slabs import iter_slabs
@@ -140,7 +139,8 @@ def read_volume_spacing(path: PathLike) -> tuple[float, float, float] | None:
     """Return the spacing (Z, Y, X) stored inside a volume by :func:`write_volume`, if any.
 
     Zarr arrays keep it in the ``"spacing"`` attribute, TIFF files in their JSON image
-    description. ``.npy`` files and folders of slices carry none (use the metadata sidecar).
+    description, or as ImageJ or OME-TIFF metadata (:func:`particleseg.io.imagej.tiff_spacing`).
+    ``.npy`` files and folders of slices carry none (use the metadata sidecar).
 
     Args:
         path: Volume path.
@@ -157,9 +157,9 @@ def read_volume_spacing(path: PathLike) -> tuple[float, float, float] | None:
     if isinstance(arr, zarr.Array):
         spacing = arr.attrs.get("spacing")
     if spacing is None and volume_format(p) == "tiff":
-        with tifffile.TiffFile(p) as tif:
-            for md in tif.shaped_metadata or ():
-                spacing = md.get("spacing", spacing)
+        from particleseg.io.imagej import tiff_spacing
+
+        spacing = tiff_spacing(p)
     if spacing is None or len(spacing) != 3:
         return None
     return tuple(float(s) for s in spacing)
