@@ -185,7 +185,9 @@ def list_scans(
     """The scans of ``path``: one volume, or every sample of a dataset folder.
 
     Args:
-        path: a volume, or a folder holding ``dataset.json``.
+        path: a volume, a folder of 2D slices (one scan), a folder of 3D scans (each with its
+            sidecar, or a ``metadata.json`` for all: :func:`folder_metadata`), or a folder
+            holding ``dataset.json``.
         splits: dataset splits to take (default all).
         **sizes: ``particle_size``, ``particle_size_px``, ``spacing`` overrides (for every scan).
 
@@ -193,12 +195,127 @@ def list_scans(
         The resolved scans.
     """
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: input not found")
-    if path.is_dir() and (path / DATASET_JSON).is_file():
+    kind = input_kind(path)
+    if kind == "dataset":
         dataset = load_dataset(path)
         entries = [e for e in dataset if splits is None or e.split in splits]
         if not entries:
             raise ValueError(f"{path / DATASET_JSON}: no samples in splits {splits}")
         return [resolve_scan(e.image, name=e.name, metadata=e.metadata, **sizes) for e in entries]
+    if kind == "scans":
+        volumes = folder_volumes(path)
+        log.info("%s: a folder of %d 3D scans, predicted one by one", path, len(volumes))
+        table = folder_metadata(path, volumes)
+        return [resolve_scan(v, metadata=table.get(v), **sizes) for v in volumes]
+    if kind == "slices":
+        log.info("%s: a folder of 2D slices, read as one scan", path)
     return [resolve_scan(path, **sizes)]
+
+
+def _stem(path: Path) -> str:
+    return path.name.split(".")[0]
+
+
+def _is_3d(path: Path) -> bool:
+    """Whether a file or store holds a 3D image (more than one Z slice), read from its header."""
+    import numpy as np
+    import tifffile
+
+    if path.is_dir():
+        return True  # a zarr store: read_volume checks it
+    try:
+        if path.suffix.lower() == ".npy":
+            shape = np.load(path, mmap_mode="r").shape
+        else:
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.series[0].shape if tif.series else ()
+                if len(shape) == 2 and len(tif.pages) > 1:
+                    shape = (len(tif.pages), *shape)
+    except (OSError, ValueError, tifffile.TiffFileError) as err:
+        raise ValueError(f"{path}: cannot read its header ({err})") from err
+    return len(shape) == 3 and shape[0] > 1
+
+
+def folder_volumes(folder: Path) -> list[Path]:
+    """The 3D scans of a plain folder, in natural order ([] when there are none).
+
+    They are ``*.tif``/``*.tiff`` files of more than one page, ``*.npy`` files and ``*.zarr``
+    (``*.ome.zarr``) stores; a folder mixing them with 2D images is refused.
+    """
+    from particleseg.io._tiff import natural_sort_key
+
+    found = []
+    for f in folder.iterdir():
+        name = f.name.lower()
+        if f.name.startswith(".") or name.endswith(".meta.json"):
+            continue
+        if f.is_dir() and name.endswith(".zarr"):
+            found.append(f)
+        elif f.is_file() and name.endswith((".tif", ".tiff", ".npy")):
+            found.append(f)
+    found.sort(key=lambda f: natural_sort_key(f.name))
+    volumes = [f for f in found if _is_3d(f)]
+    flat = [f.name for f in found if f not in volumes]
+    if volumes and flat:
+        raise ValueError(
+            f"{folder}: holds both 3D scans ({volumes[0].name}, ...) and 2D images "
+            f"({flat[0]}, ...); put the scans, or the slices of one scan, in a folder of their own"
+        )
+    return volumes
+
+
+def input_kind(path: Path) -> str:
+    """What ``path`` is: ``"dataset"``, ``"scans"``, ``"slices"`` or ``"volume"``.
+
+    A folder with dataset.json; a folder of 3D scans; a folder of 2D slices of one scan; one
+    file or store.
+
+    Raises:
+        ValueError: the path does not exist.
+    """
+    if not path.exists():
+        raise ValueError(f"{path}: input not found")
+    if not path.is_dir() or path.name.lower().endswith(".zarr"):
+        return "volume"
+    if (path / DATASET_JSON).is_file():
+        return "dataset"
+    if (path / "zarr.json").exists() or (path / ".zarray").exists():
+        return "volume"
+    return "scans" if folder_volumes(path) else "slices"
+
+
+def folder_metadata(folder: Path, volumes: list[Path]) -> dict[Path, SampleMetadata]:
+    """Per-scan metadata of a folder's ``metadata.json``, or {} when there is none.
+
+    The file maps scan names (file names without suffixes) to ``{"spacing": ..., "unit": ...,
+    "particle_size": ... or "particle_size_px": ...}``; a single number as spacing means
+    isotropic voxels. A scan it does not name keeps its own sidecar.
+
+    Raises:
+        ValueError: naming ``metadata.json``: unreadable, an entry for no scan, a bad entry.
+    """
+    import json
+
+    path = folder / "metadata.json"
+    if not path.is_file():
+        return {}
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read it (malformed JSON?): {err}") from err
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: expected {{scan name: {{spacing, particle_size, ...}}}}")
+    by_name = {_stem(v): v for v in volumes}
+    unknown = sorted(set(table) - set(by_name))
+    if unknown:
+        raise ValueError(
+            f"{path}: entries for scans that are not in the folder: {', '.join(unknown)} "
+            f"(scans: {', '.join(sorted(by_name))})"
+        )
+    out = {}
+    for name, entry in table.items():
+        entry = dict(entry) if isinstance(entry, dict) else entry
+        if isinstance(entry, dict) and isinstance(entry.get("spacing"), int | float):
+            entry["spacing"] = [entry["spacing"]] * 3
+        out[by_name[name]] = SampleMetadata.from_dict(entry, f"{path} [{name}]")
+    return out

@@ -18,7 +18,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     """
     # The door first: a missing input or a bad model file must fail in a second, not after
     # torch and MONAI load (the pipeline's imports take 20 s or more on a busy machine).
-    from particleseg.inference.inputs import list_scans
+    from particleseg.inference.inputs import input_kind, list_scans
 
     source = cfg.get("input")
     if source in (None, ""):
@@ -47,7 +47,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     trainer = instantiate(cfg.trainer)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     out_root = Path(cfg.output)
-    single = len(scans) == 1 and not (Path(source) / "dataset.json").exists()
+    single = input_kind(Path(source)) in ("volume", "slices")  # else one folder per scan
     summaries = []
     for scan in scans:
         out_dir = out_root if single else out_root / scan.name
