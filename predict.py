@@ -8,7 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 import particleseg.config  # noqa: F401  (registers the resolvers the configs use)
-from particleseg.entry import guarded, quiet_third_party, take_debug_flag
+from particleseg.entry import guarded, quiet_third_party, take_debug_flag, take_dry_run_flag
 
 
 @hydra.main(version_base="1.3", config_path="conf/predict", config_name="predict")
@@ -26,4 +26,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     take_debug_flag()
+    take_dry_run_flag()
     main()

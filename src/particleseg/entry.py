@@ -52,6 +52,21 @@ def take_debug_flag(argv: list[str] | None = None) -> bool:
     return _debug
 
 
+def take_dry_run_flag(argv: list[str] | None = None) -> bool:
+    """Turn ``--dry-run`` in ``argv`` (default ``sys.argv``) into the override ``dry_run=true``.
+
+    Returns:
+        Whether it was given.
+    """
+    argv = sys.argv if argv is None else argv
+    given = "--dry-run" in argv
+    while "--dry-run" in argv:
+        argv.remove("--dry-run")
+    if given:
+        argv.append("dry_run=true")
+    return given
+
+
 def quiet_third_party() -> None:
     """Keep the libraries' tips and deprecation notices out of a user's console.
 

@@ -108,3 +108,35 @@ def test_predict_writes_one_folder_per_scan(scans, tiny_checkpoint, tmp_path):
         assert json.loads((out / "summary.json").read_text())["input"].endswith(
             str(Path("scans") / {"a": "a.tif", "b": "b.npy", "c": "c.zarr"}[summary["name"]])
         )
+
+
+def test_dry_run_lists_each_scan_with_its_cost_and_writes_nothing(
+    scans, tiny_checkpoint, tmp_path, capsys
+):
+    from particleseg.entry import take_dry_run_flag
+    from particleseg.tasks import predict
+
+    argv = ["predict.py", "input=x", "--dry-run"]
+    assert take_dry_run_flag(argv) and argv == ["predict.py", "input=x", "dry_run=true"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf" / "predict"), version_base="1.3"):
+        cfg = compose(
+            config_name="predict",
+            overrides=[
+                f"input={scans}",
+                f"model={tiny_checkpoint}",
+                f"output={tmp_path / 'out'}",
+                f"paths.root={tmp_path}",
+                "dry_run=true",
+            ],
+        )
+    assert predict(cfg) == []
+    printed = capsys.readouterr().out
+    assert "dry run: 3 scan(s), nothing written" in printed
+    # a: 4 / 0.5 = 8 voxels, the tiny model's size: zoom 1, the scan's own grid
+    assert (
+        "a: 20x24x24 voxels, particles 8 voxels (metadata), zoom 1, network grid 20x24x24"
+        in printed
+    )
+    assert f"-> {tmp_path / 'out' / 'c'}" in printed and "min for the network" in printed
+    assert not (tmp_path / "out").exists()

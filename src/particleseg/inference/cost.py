@@ -47,17 +47,19 @@ def seconds_per_window(model: LoadedModel, inference: dict, device: torch.device
     return time.perf_counter() - t0
 
 
-def check_cost(scan: ScanInput, plan: ChunkPlan, zoom, model, inference, devices, max_hours):
-    """Refuse a resize that would take longer than ``max_hours`` (pass force=true to run it).
+def estimate_cost(
+    scan: ScanInput, plan: ChunkPlan, model, inference, devices, per_window: float | None = None
+) -> dict:
+    """The network stage's cost: network voxels, windows, seconds per window, hours.
 
-    Returns:
-        The estimate, a dict of network voxels, windows and hours.
+    ``per_window`` (seconds) is measured with one forward pass when not given.
     """
     device = next(model.net.parameters()).device
     if torch.cuda.is_available():
         device = torch.device("cuda", torch.cuda.current_device())
         model.net.to(device)
-    per_window = seconds_per_window(model, inference, device)
+    if per_window is None:
+        per_window = seconds_per_window(model, inference, device)
     passes = plan.n_windows * (8 if inference.get("tta") else 1)
     hours = passes * per_window / max(int(devices), 1) / 3600
     ratio = math.prod(plan.network_shape) / math.prod(scan.shape)
@@ -67,7 +69,23 @@ def check_cost(scan: ScanInput, plan: ChunkPlan, zoom, model, inference, devices
         "windows": plan.n_windows,
         "seconds_per_window": per_window,
         "hours": hours,
+        "device": str(device),
     }
+    return estimate
+
+
+def check_cost(scan: ScanInput, plan: ChunkPlan, zoom, model, inference, devices, max_hours):
+    """Refuse a resize that would take longer than ``max_hours`` (pass force=true to run it).
+
+    Returns:
+        The estimate (:func:`estimate_cost`).
+    """
+    estimate = estimate_cost(scan, plan, model, inference, devices)
+    hours, ratio, device = (
+        estimate["hours"],
+        estimate["voxels_relative_to_scan"],
+        estimate["device"],
+    )
     if hours > max_hours:
         raise ValueError(
             f"{scan.path}: particles of {scan.particle_size_px[0]:.3g} voxels resized to the "
@@ -77,7 +95,7 @@ def check_cost(scan: ScanInput, plan: ChunkPlan, zoom, model, inference, devices
             f"(limit max_hours={max_hours}). Check the particle size (a wrong unit makes the "
             "resize huge); pass force=true to run it anyway"
         )
-    return estimate
+    return {k: v for k, v in estimate.items() if k != "device"}
 
 
 def _duration(seconds: float) -> str:
@@ -86,3 +104,33 @@ def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.1f} min"
+
+
+def dry_run_rows(scans: list[ScanInput], model, inference: dict, devices: int) -> list[dict]:
+    """Per scan, what predict would do: its size, zoom, network grid, windows and hours.
+
+    One forward pass is timed for all of them. A ``particle_size=model`` scan without a first
+    guess has no size before the model measures it: its row says so.
+    """
+    rows, per_window = [], None
+    for scan in scans:
+        row = {"name": scan.name, "shape": list(scan.shape), "source": scan.size_source}
+        if scan.particle_size_px is None:
+            rows.append(
+                {**row, "hours": None, "note": "the model measures the particle size first"}
+            )
+            continue
+        plan, zoom = make_plan(scan, model, inference)
+        cost = estimate_cost(scan, plan, model, inference, devices, per_window)
+        per_window = cost["seconds_per_window"]
+        rows.append(
+            {
+                **row,
+                "size_px": max(scan.particle_size_px),
+                "zoom": max(zoom),
+                "network_shape": list(plan.network_shape),
+                "windows": plan.n_windows,
+                "hours": cost["hours"],
+            }
+        )
+    return rows

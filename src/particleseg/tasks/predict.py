@@ -43,11 +43,17 @@ def predict(cfg: DictConfig) -> list[dict]:
 
     inference = OmegaConf.to_container(cfg.inference, resolve=True)
     postprocess = OmegaConf.to_container(cfg.postprocess, resolve=True)
-    scans = [refine_particle_size(s, model, inference, postprocess) for s in scans]
     trainer = instantiate(cfg.trainer)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     out_root = Path(cfg.output)
     single = input_kind(Path(source)) in ("volume", "slices")  # else one folder per scan
+    if cfg.get("dry_run"):
+        from particleseg.inference.cost import dry_run_rows
+
+        rows = dry_run_rows(scans, model, inference, trainer.num_devices * trainer.num_nodes)
+        print(format_dry_run(rows, out_root, single))
+        return []
+    scans = [refine_particle_size(s, model, inference, postprocess) for s in scans]
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     summaries = []
     for scan in scans:
         out_dir = out_root if single else out_root / scan.name
@@ -69,6 +75,26 @@ def predict(cfg: DictConfig) -> list[dict]:
             summaries.append(summary)
             print(format_predict_summary(summary, out_dir))
     return summaries
+
+
+def format_dry_run(rows: list[dict], out_root: Path, single: bool) -> str:
+    """What predict would do: per scan its size, resize, grid, windows, time and output folder."""
+    lines = [f"dry run: {len(rows)} scan(s), nothing written"]
+    total = 0.0
+    for r in rows:
+        out = out_root if single else out_root / r["name"]
+        if r.get("hours") is None:
+            lines.append(f"  {r['name']}: {r['note']} -> {out}")
+            continue
+        total += r["hours"]
+        lines.append(
+            f"  {r['name']}: {'x'.join(map(str, r['shape']))} voxels, particles "
+            f"{r['size_px']:.3g} voxels ({r['source']}), zoom {r['zoom']:.3g}, network grid "
+            f"{'x'.join(map(str, r['network_shape']))}, {r['windows']} windows, about "
+            f"{r['hours'] * 60:.1f} min for the network -> {out}"
+        )
+    lines.append(f"  total about {total * 60:.1f} min for the network stages")
+    return "\n".join(lines)
 
 
 def format_predict_summary(summary: dict, out_dir: Path) -> str:
