@@ -117,12 +117,21 @@ def test_blocks_are_read_not_the_whole_scan():
     est = estimate_size_with_model(
         image, model, norm, None, 10.0, postprocess=POST, network_block=32, max_passes=1
     )
-    # at zoom 12/10, a 32^3 network block is a 27^3 scan block, 3 of them along Z
-    assert est.voxels_read == 3 * 27**3 < image.size
+    # at zoom 12/10, a 32^3 network block is a 27^3 scan block: 3 at least, then more until
+    # 30 whole particles (about 2 whole 10-voxel balls in each), 8 at most of the 27 cells
+    assert est.voxels_read == 8 * 27**3 < image.size
     assert not est.converged or est.passes[0].measured_px == pytest.approx(10.0, rel=0.05)
 
 
-def test_no_particle_is_a_clear_error():
+def test_blocks_are_the_cells_nearest_the_centre_without_overlap():
+    from particleseg.inference.size_estimate import _blocks
+
+    boxes = _blocks((128, 256, 256), (94, 94, 94), 3)  # a thin scan: cells side by side in Y/X
+    assert len(boxes) == 3 and all(b[0] == slice(17, 111) for b in boxes)
+    starts = {(b[1].start, b[2].start) for b in boxes}
+    assert len(starts) == 3 and starts <= {(34, 34), (34, 128), (128, 34), (128, 128)}
+    assert _blocks((10, 12, 14), (10, 12, 14), 3) == [(slice(0, 10), slice(0, 12), slice(0, 14))]
+
     image, _ = balls((48, 48, 48), (16, 16, 16), 5.0)
     model = _model(Nothing())
     norm = normalization_for_scan(image, model.normalization)

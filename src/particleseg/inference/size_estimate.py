@@ -7,12 +7,15 @@ trained for, so it can measure them itself, by a fixed-point iteration:
 
 1. Start from a first guess ``g`` of the mean diameter (voxels of the finest axis): the classical
    estimate when it works, else the model's own target size (no resize).
-2. Resize up to :data:`MAX_BLOCKS` blocks of the scan, spread along Z and centred in Y and X, so
-   that particles of ``g`` voxels get the model's target size, each to about
-   :data:`NETWORK_BLOCK`^3 voxels of the network's grid; predict them (the sliding window of
-   :func:`~particleseg.inference.sliding_window.predict_probabilities`) and turn the border-core
-   maps into particles (:func:`~particleseg.targets.border_core_to_instance`, with the model's
-   tuned small-core rule).
+2. Resize blocks of the scan so that particles of ``g`` voxels get the model's target size, each
+   to about :data:`NETWORK_BLOCK`^3 voxels of the network's grid: the blocks of a grid of
+   non-overlapping cells laid over the scan, nearest to its centre first (a rim or a scan's
+   faces are where a scan is worst), at least :data:`MIN_BLOCKS` and then more until
+   :data:`ENOUGH_PARTICLES` whole particles are found, at most :data:`MAX_BLOCKS`; predict them
+   (the sliding window of :func:`~particleseg.inference.sliding_window.predict_probabilities`)
+   and turn the border-core maps into particles
+   (:func:`~particleseg.targets.border_core_to_instance`, with the model's tuned small-core
+   rule).
 3. Measure their equivalent diameters back in scan voxels. Particles cut by a face of a block
    that lies inside the scan are left out and the others weighted by the Miles-Lantuejoul
    factor, as the classical estimate does; specks below ``RELATIVE_MIN_DIAMETER`` of the median
@@ -25,7 +28,7 @@ trained for, so it can measure them itself, by a fixed-point iteration:
    ``converged`` False, and predict warns.
 
 Every pass reads at most :data:`MAX_BLOCKS` blocks of at most :data:`MAX_SCAN_BLOCK_VOXELS`
-voxels of the scan, never the whole scan.
+voxels of the scan, and never more than the scan.
 """
 
 from __future__ import annotations
@@ -49,8 +52,10 @@ from particleseg.transforms.resize import resize_image, resized_shape, zoom_fact
 
 #: Edge, in voxels of the network's grid, of a measured block.
 NETWORK_BLOCK = 128
-#: Blocks per pass.
-MAX_BLOCKS = 3
+#: Blocks per pass: at least MIN_BLOCKS, then more until ENOUGH_PARTICLES, at most MAX_BLOCKS.
+MIN_BLOCKS = 3
+ENOUGH_PARTICLES = 30
+MAX_BLOCKS = 8
 #: Most voxels of the scan read for one block (large particles: the block is shrunk).
 MAX_SCAN_BLOCK_VOXELS = 32_000_000
 #: Passes at most; a relative move below ``TOLERANCE`` ends them.
@@ -99,15 +104,22 @@ class ModelSizeEstimate:
 
 
 def _blocks(shape, block, n_max) -> list[tuple[slice, slice, slice]]:
-    """Up to ``n_max`` non-overlapping boxes of ``block``, spread along Z, centred in Y and X."""
-    n = max(1, min(n_max, shape[0] // block[0]))
-    if n == 1:
-        z0s = [(shape[0] - block[0]) // 2]
-    else:
-        z0s = [int(z) for z in np.linspace(0, shape[0] - block[0], n).round()]
-    y0, x0 = ((s - b) // 2 for s, b in zip(shape[1:], block[1:], strict=True))
+    """Up to ``n_max`` non-overlapping boxes of ``block``, nearest to the scan's centre first.
+
+    The boxes are the cells of a grid of ``block``-sized cells centred on the scan.
+    """
+    counts = [max(1, s // b) for s, b in zip(shape, block, strict=True)]
+    offset = [(s - k * b) // 2 for s, k, b in zip(shape, counts, block, strict=True)]
+    centre = np.asarray(shape) / 2
+    cells = []
+    for index in np.ndindex(*counts):
+        start = [o + i * b for o, i, b in zip(offset, index, block, strict=True)]
+        middle = np.asarray(start) + np.asarray(block) / 2
+        cells.append((float(np.sum((middle - centre) ** 2)), index, start))
+    cells.sort()
     return [
-        (slice(z, z + block[0]), slice(y0, y0 + block[1]), slice(x0, x0 + block[2])) for z in z0s
+        tuple(slice(a, a + b) for a, b in zip(start, block, strict=True))
+        for _, _, start in cells[:n_max]
     ]
 
 
@@ -132,6 +144,8 @@ def measure_blocks(
     autocast: bool = False,
     network_block: int = NETWORK_BLOCK,
     max_blocks: int = MAX_BLOCKS,
+    min_blocks: int = MIN_BLOCKS,
+    enough: int = ENOUGH_PARTICLES,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Predict the sampled blocks at ``guess_zyx`` and measure their particles.
 
@@ -147,6 +161,8 @@ def measure_blocks(
         autocast: run the network under bfloat16 autocast.
         network_block: edge of a block on the network grid.
         max_blocks: blocks read at most.
+        min_blocks: blocks read at least (when the scan has them).
+        enough: whole particles after which no further block is read.
 
     Returns:
         (diameters in voxels of the finest axis, Miles-Lantuejoul weights, voxels read).
@@ -159,7 +175,9 @@ def measure_blocks(
     rule = {k: postprocess[k] for k in ("small_core_distance", "small_core_fraction")}
     rule["small_core_max_distance"] = postprocess["small_core_max_distance"]
     diameters, weights, read = [], [], 0
-    for box in _blocks(shape, block, max_blocks):
+    for k, box in enumerate(_blocks(shape, block, max_blocks)):
+        if k >= min_blocks and sum(len(d) for d in diameters) >= enough:
+            break
         values = np.asarray(array[box])
         read += values.size
         image = resize_image(normalize(values.astype(np.float32)), resized_shape(block, zoom))
@@ -209,7 +227,7 @@ def estimate_size_with_model(
         max_passes: passes at most.
         tolerance: relative move of the guess that ends the passes.
         network_block: edge of a block on the network grid.
-        max_blocks: blocks per pass.
+        max_blocks: blocks per pass at most (see the module docstring).
 
     Returns:
         The :class:`ModelSizeEstimate`.
