@@ -132,6 +132,26 @@ def test_blocks_are_the_cells_nearest_the_centre_without_overlap():
     assert len(starts) == 3 and starts <= {(34, 34), (34, 128), (128, 34), (128, 128)}
     assert _blocks((10, 12, 14), (10, 12, 14), 3) == [(slice(0, 10), slice(0, 12), slice(0, 14))]
 
+
+def test_an_estimate_that_does_not_settle_returns_the_median_of_its_passes(monkeypatch):
+    import particleseg.inference.size_estimate as se
+
+    swings = iter([16.0, 19.0, 15.0, 12.0])  # a model whose answer depends on the zoom
+
+    def measured(*args, **kwargs):
+        value = next(swings)
+        return np.array([value] * 40), np.ones(40), 1000
+
+    monkeypatch.setattr(se, "measure_blocks", measured)
+    est = se.estimate_size_with_model(
+        np.zeros((8, 8, 8)), _model(Threshold()), None, None, 18.0, postprocess=POST
+    )
+    assert not est.converged and [p.measured_px for p in est.passes] == [16, 19, 15, 12]
+    assert est.diameter_px == 15.5 and est.voxels_read == 4000
+    assert "did not settle" in estimate_warnings(est.to_dict())[0]
+
+
+def test_no_particle_is_a_clear_error():
     image, _ = balls((48, 48, 48), (16, 16, 16), 5.0)
     model = _model(Nothing())
     norm = normalization_for_scan(image, model.normalization)

@@ -24,8 +24,9 @@ trained for, so it can measure them itself, by a fixed-point iteration:
    the log-normal sizes of the training scans). Both steps are the classical estimate's own
    (:func:`~particleseg.analysis.particle_size.block_diameters`, ``mean_diameter``).
 4. Repeat from 2 until the guess moves by at most ``tolerance`` (relative), at most
-   ``max_passes`` passes. A run that has not settled returns its last measurement with
-   ``converged`` False, and predict warns.
+   ``max_passes`` passes. A run that has not settled (a model whose measurement depends on the
+   zoom it is given swings around its fixed point) returns the median of its passes'
+   measurements with ``converged`` False, and predict warns.
 
 Every pass reads at most :data:`MAX_BLOCKS` blocks of at most :data:`MAX_SCAN_BLOCK_VOXELS`
 voxels of the scan, and never more than the scan.
@@ -269,6 +270,8 @@ def estimate_size_with_model(
         guess = measured
         if converged:
             break
+    if not converged and len(passes) > 1:  # oscillating: the middle of what was measured
+        guess = float(np.median([p.measured_px for p in passes]))
     return ModelSizeEstimate(
         diameter_px=guess,
         diameter_px_zyx=tuple(float(v) for v in guess * ratio),
