@@ -140,3 +140,24 @@ def test_dry_run_lists_each_scan_with_its_cost_and_writes_nothing(
     )
     assert f"-> {tmp_path / 'out' / 'c'}" in printed and "min for the network" in printed
     assert not (tmp_path / "out").exists()
+
+
+def test_predict_reads_an_ome_zarr_image_like_its_array(tiny_checkpoint, tmp_path):
+    from inference_helpers import run
+
+    data = blobs((24, 30, 28), 15, 4)
+    group = zarr.open_group(str(tmp_path / "s.ome.zarr"), mode="w", zarr_format=3)
+    group.create_array("0", data=data[None, None], chunks=(1, 1, 12, 15, 14))
+    scale = {"type": "scale", "scale": [1.0, 1.0, 2.0, 1.0, 1.0]}
+    datasets = [{"path": "0", "coordinateTransformations": [scale]}]
+    axes = [{"name": a} for a in "tczyx"]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    np.save(tmp_path / "s.npy", data)
+    ome = run(tmp_path / "s.ome.zarr", tmp_path / "a", tiny_checkpoint, 8.0)
+    plain = run(tmp_path / "s.npy", tmp_path / "b", tiny_checkpoint, 8.0)
+    assert ome["spacing"] == [2.0, 1.0, 1.0] and ome["shape"] == [24, 30, 28]
+    assert ome["particles"] == plain["particles"] > 0
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "a" / "instances.zarr"))[...],
+        zarr.open_array(str(tmp_path / "b" / "instances.zarr"))[...],
+    )

@@ -76,3 +76,43 @@ def test_spacing_of_ome_imagej_and_our_own_tiffs(tmp_path):
     assert read_volume_spacing(tmp_path / "ours.tif") == (3.0, 1.0, 1.0)
     tifffile.imwrite(tmp_path / "plain.tif", image)
     assert read_volume_spacing(tmp_path / "plain.tif") is None
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("axes", ["zyx", "tczyx"])
+def test_an_ome_zarr_image_reads_as_its_level_0_with_its_scale(tmp_path, version, axes):
+    """An NGFF multiscales group (written by hand after the spec, v2 for 0.4, v3 for 0.5)."""
+    import zarr
+
+    data = np.arange(6 * 8 * 10, dtype=np.uint16).reshape(6, 8, 10)
+    path = tmp_path / "scan.ome.zarr"
+    group = zarr.open_group(str(path), mode="w", zarr_format=2 if version == "0.4" else 3)
+    lead = (1,) * (len(axes) - 3)
+    for level, step in (("0", 1), ("1", 2)):
+        level_data = data[::step, ::step, ::step].reshape(lead + data[::step, ::step, ::step].shape)
+        group.create_array(level, data=level_data, chunks=level_data.shape)
+    kinds = {"t": "time", "c": "channel"}
+    multiscales = [
+        {
+            "version": version,
+            "axes": [{"name": a, "type": kinds.get(a, "space")} for a in axes],
+            "datasets": [
+                {
+                    "path": str(level),
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": [1.0] * len(lead) + [2.0 * f, 0.5 * f, 0.5 * f]}
+                    ],
+                }
+                for level, f in (("0", 1), ("1", 2))
+            ],
+        }
+    ]
+    if version == "0.4":
+        group.attrs["multiscales"] = multiscales
+    else:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": multiscales}
+    image = read_volume(path)
+    assert image.shape == (6, 8, 10)
+    np.testing.assert_array_equal(np.asarray(image[...]), data)
+    np.testing.assert_array_equal(np.asarray(image[2:4, :, 3]), data[2:4, :, 3])
+    assert read_volume_spacing(path) == (2.0, 0.5, 0.5)

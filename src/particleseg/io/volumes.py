@@ -66,7 +66,7 @@ def volume_format(path: PathLike) -> str:
     if suffix == ".zarr":
         return "zarr"
     if p.is_dir():
-        if (p / "zarr.json").is_file() or (p / ".zarray").is_file():
+        if any((p / f).is_file() for f in ("zarr.json", ".zarray", ".zgroup")):
             return "zarr"
         return "slices"
     if not suffix and not p.exists():
@@ -124,7 +124,79 @@ def _read_npy(p: Path) -> np.ndarray:
 
 
 def _read_zarr(p: Path) -> zarr.Array:
-    return zarr.open_array(store=str(p), mode="r")
+    node = zarr.open(store=str(p), mode="r")
+    if isinstance(node, zarr.Array):
+        return node
+    level, _ = ome_zarr_level0(node, p)  # an OME-Zarr image: its full-resolution level
+    return level
+
+
+def _multiscales(group: zarr.Group) -> list | None:
+    attrs = dict(group.attrs)
+    return (attrs.get("ome") or {}).get("multiscales") or attrs.get("multiscales")
+
+
+def ome_zarr_level0(group: zarr.Group, p: Path) -> tuple[zarr.Array, tuple[float, ...] | None]:
+    """Level 0 of an OME-Zarr (NGFF 0.4 or 0.5) image group, and its spatial scale (Z, Y, X).
+
+    The scale is the product of the ``coordinateTransformations`` ``scale`` entries of the
+    multiscales and of the dataset (None when there are none). Non-spatial axes of size 1
+    (``t``, ``c``) are dropped.
+
+    Raises:
+        InputError: naming ``p``, when the group is not a 3D OME-Zarr image.
+    """
+    multiscales = _multiscales(group)
+    if not multiscales:
+        raise InputError(f"{p}: a zarr group without OME-Zarr multiscales; expected {SUPPORTED}")
+    ms = multiscales[0]
+    dataset = ms["datasets"][0]
+    array = group[dataset["path"]]
+    axes = [a["name"] if isinstance(a, dict) else a for a in ms.get("axes", [])]
+    axes = axes or ["z", "y", "x"][-array.ndim :]
+    scale = np.ones(len(axes))
+    for transform in [
+        *ms.get("coordinateTransformations", []),
+        *dataset.get("coordinateTransformations", []),
+    ]:
+        if transform.get("type") == "scale":
+            scale = scale * np.asarray(transform["scale"], float)
+    keep = [i for i, a in enumerate(axes) if a in ("z", "y", "x")]
+    extra = [i for i in range(len(axes)) if i not in keep]
+    if len(keep) != 3 or any(array.shape[i] != 1 for i in extra):
+        raise InputError(
+            f"{p}: OME-Zarr image with axes {axes} and shape {array.shape}; expected one 3D "
+            "(z, y, x) image"
+        )
+    if extra:
+        index = tuple(0 if i in extra else slice(None) for i in range(len(axes)))
+        array = _Squeezed(array, index)
+    return array, tuple(float(scale[i]) for i in keep)
+
+
+class _Squeezed:
+    """A zarr array with its leading size-1 axes (t, c) indexed away; sliced like a 3D array."""
+
+    def __init__(self, array: zarr.Array, index: tuple) -> None:
+        self._array, self._index = array, index
+        self.shape = tuple(s for s, i in zip(array.shape, index, strict=True) if i != 0)
+        self.dtype = array.dtype
+        self.ndim = 3
+        self.chunks = tuple(c for c, i in zip(array.chunks, index, strict=True) if i != 0)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            at = key.index(Ellipsis)
+            key = key[:at] + (slice(None),) * (4 - len(key)) + key[at + 1 :]
+        key = key + (slice(None),) * (3 - len(key))
+        parts = iter(key)
+        full = tuple(0 if i == 0 else next(parts) for i in self._index)
+        return self._array[full]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[(slice(None),) * 3]
+        return out if dtype is None else out.astype(dtype)
 
 
 _READERS: dict[str, Callable[[Path], VolumeArray]] = {
@@ -156,6 +228,10 @@ def read_volume_spacing(path: PathLike) -> tuple[float, float, float] | None:
     spacing = None
     if isinstance(arr, zarr.Array):
         spacing = arr.attrs.get("spacing")
+    if spacing is None and volume_format(p) == "zarr":
+        node = zarr.open(store=str(p), mode="r")
+        if isinstance(node, zarr.Group):
+            spacing = ome_zarr_level0(node, p)[1]
     if spacing is None and volume_format(p) == "tiff":
         from particleseg.io.imagej import tiff_spacing
 
