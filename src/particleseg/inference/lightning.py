@@ -56,6 +56,24 @@ def chunk_image(scan: Any, plan: ChunkPlan, c: int, normalize: Normalization) ->
     return out
 
 
+def quiet_trainer():
+    """A one-device Lightning ``Trainer`` (a GPU when there is one), quiet.
+
+    No logs, checkpoints, summary or progress bar: the network stage of the tools that predict
+    many scans in turn (threshold tuning, the size band).
+    """
+    from lightning import Trainer
+
+    return Trainer(
+        accelerator="auto",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+    )
+
+
 def release_pages(array: Any) -> None:
     """Drop a memory-mapped scan's pages from this process's resident set.
 

@@ -147,10 +147,9 @@ def measure_size_band(
     """
     import dataclasses
 
-    from lightning import Trainer
-
     from particleseg.evaluation.scoring import score_sample
     from particleseg.inference.inputs import resolve_scan
+    from particleseg.inference.lightning import quiet_trainer
     from particleseg.inference.model import load_checkpoint
     from particleseg.inference.pipeline import predict_scan
     from particleseg.inference.run_state import file_sha256
@@ -166,14 +165,7 @@ def measure_size_band(
     ratios = sorted(float(r) for r in ratios)
     model = load_checkpoint(model_path)
     target = model.target_particle_size
-    trainer = trainer or Trainer(
-        accelerator="auto",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-    )
+    trainer = trainer or quiet_trainer()
     inference = {**(inference or {}), "resize": "target"}
     per_scan: dict[str, list[float]] = {}
     for entry in entries:

@@ -56,8 +56,7 @@ def tune_model_thresholds(
     Raises:
         ValueError: no labelled scans in the split, or an unreadable model or dataset.
     """
-    from lightning import Trainer
-
+    from particleseg.inference.lightning import quiet_trainer
     from particleseg.inference.pipeline import predict_scan
 
     out = Path(out)
@@ -70,14 +69,7 @@ def tune_model_thresholds(
             f"({'none there' if not entries else 'unlabelled: ' + ', '.join(missing)})"
         )
     model = load_checkpoint(model_path)
-    trainer = trainer or Trainer(
-        accelerator="auto",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-    )
+    trainer = trainer or quiet_trainer()
     border_cores, references = [], []
     for scan in list_scans(dataset, splits=[split]):
         predict_scan(
