@@ -20,6 +20,16 @@ from particleseg.io import SampleMetadata, write_metadata, write_volume
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def predict_config(folder, checkpoint, tmp_path, *overrides):
+    """predict's composed config on ``folder`` into ``tmp_path/out``."""
+    base = [f"input={folder}", f"model={checkpoint}", f"output={tmp_path / 'out'}"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf" / "predict"), version_base="1.3"):
+        return compose(
+            config_name="predict", overrides=[*base, f"paths.root={tmp_path}", *overrides]
+        )
+
+
 @pytest.fixture
 def scans(tmp_path):
     folder = tmp_path / "scans"
@@ -83,22 +93,16 @@ def test_predict_writes_one_folder_per_scan(scans, tiny_checkpoint, tmp_path):
     (scans / "metadata.json").unlink()
     for name in ("a.tif", "b.npy"):
         write_metadata(scans / name, SampleMetadata(spacing=(1.0,) * 3, particle_size_px=8))
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf" / "predict"), version_base="1.3"):
-        cfg = compose(
-            config_name="predict",
-            overrides=[
-                f"input={scans}",
-                f"model={tiny_checkpoint}",
-                f"output={tmp_path / 'out'}",
-                f"paths.root={tmp_path}",
-                "inference.autocast=false",
-                "inference.chunk_size=16",
-                "trainer.enable_progress_bar=false",
-                "outputs.analysis=false",
-                "outputs.overlay=false",
-            ],
-        )
+    cfg = predict_config(
+        scans,
+        tiny_checkpoint,
+        tmp_path,
+        "inference.autocast=false",
+        "inference.chunk_size=16",
+        "trainer.enable_progress_bar=false",
+        "outputs.analysis=false",
+        "outputs.overlay=false",
+    )
     summaries = predict(cfg)
     assert [s["name"] for s in summaries] == ["a", "b", "c"]
     shapes = {"a": (20, 24, 24), "b": (18, 24, 22), "c": (16, 20, 24)}
@@ -118,19 +122,7 @@ def test_dry_run_lists_each_scan_with_its_cost_and_writes_nothing(
 
     argv = ["predict.py", "input=x", "--dry-run"]
     assert take_dry_run_flag(argv) and argv == ["predict.py", "input=x", "dry_run=true"]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf" / "predict"), version_base="1.3"):
-        cfg = compose(
-            config_name="predict",
-            overrides=[
-                f"input={scans}",
-                f"model={tiny_checkpoint}",
-                f"output={tmp_path / 'out'}",
-                f"paths.root={tmp_path}",
-                "dry_run=true",
-            ],
-        )
-    assert predict(cfg) == []
+    assert predict(predict_config(scans, tiny_checkpoint, tmp_path, "dry_run=true")) == []
     printed = capsys.readouterr().out
     assert "dry run: 3 scan(s), nothing written" in printed
     # a: 4 / 0.5 = 8 voxels, the tiny model's size: zoom 1, the scan's own grid
