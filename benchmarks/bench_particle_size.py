@@ -49,6 +49,9 @@ def _with_model(model, image, spacing, first_guess):
     from particleseg.inference.size_estimate import estimate_size_with_model
     from particleseg.transforms.normalization import normalization_for_scan
 
+    from omegaconf import OmegaConf
+
+    inference = OmegaConf.load(ROOT / "conf" / "predict" / "predict.yaml").inference  # predict's
     t = time.perf_counter()
     try:
         est = estimate_size_with_model(
@@ -58,6 +61,8 @@ def _with_model(model, image, spacing, first_guess):
             spacing,
             first_guess,
             postprocess=resolve_postprocess(None, model.postprocess),
+            overlap=float(inference.overlap),
+            autocast=bool(inference.autocast),
         )
     except ValueError as err:
         return None, time.perf_counter() - t, str(err)
