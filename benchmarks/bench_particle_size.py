@@ -45,11 +45,11 @@ def _classical(image, spacing, max_voxels):
 
 
 def _with_model(model, image, spacing, first_guess):
+    from omegaconf import OmegaConf
+
     from particleseg.inference.cpu_stages import resolve_postprocess
     from particleseg.inference.size_estimate import estimate_size_with_model
     from particleseg.transforms.normalization import normalization_for_scan
-
-    from omegaconf import OmegaConf
 
     inference = OmegaConf.load(ROOT / "conf" / "predict" / "predict.yaml").inference  # predict's
     t = time.perf_counter()
