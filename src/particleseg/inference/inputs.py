@@ -240,7 +240,9 @@ def folder_volumes(folder: Path) -> list[Path]:
     """The 3D scans of a plain folder, in natural order ([] when there are none).
 
     They are ``*.tif``/``*.tiff`` files of more than one page, ``*.npy`` files and ``*.zarr``
-    (``*.ome.zarr``) stores; a folder mixing them with 2D images is refused.
+    (``*.ome.zarr``) stores. The first file decides: a folder starting with a 2D image holds the
+    slices of one scan (none returned); one starting with a scan and mixing in 2D images is
+    refused.
     """
     from particleseg.io._tiff import natural_sort_key
 
@@ -254,6 +256,8 @@ def folder_volumes(folder: Path) -> list[Path]:
         elif f.is_file() and name.endswith((".tif", ".tiff", ".npy")):
             found.append(f)
     found.sort(key=lambda f: natural_sort_key(f.name))
+    if not found or not _is_3d(found[0]):
+        return []  # the slices of one scan: read_slices checks every one of them
     volumes = [f for f in found if _is_3d(f)]
     flat = [f.name for f in found if f not in volumes]
     if volumes and flat:

@@ -173,8 +173,8 @@ def measure_blocks(
     block = _block_shape(shape, zoom, network_block)
     # a network voxel measured in voxels of the scan's finest axis
     spacing = (1.0 / ratio) / np.asarray(zoom)
-    rule = {k: postprocess[k] for k in ("small_core_distance", "small_core_fraction")}
-    rule["small_core_max_distance"] = postprocess["small_core_max_distance"]
+    keys = ("small_core_distance", "small_core_fraction", "small_core_max_distance")
+    rule = {k: postprocess[k] for k in (*keys, "connectivity")}
     diameters, weights, read = [], [], 0
     for k, box in enumerate(_blocks(shape, block, max_blocks)):
         if k >= min_blocks and sum(len(d) for d in diameters) >= enough:
@@ -188,9 +188,7 @@ def measure_blocks(
                 model.net, x, model.patch_size, overlap=overlap, autocast=autocast
             )
         border_core = probs[0].argmax(0).to(torch.uint8).numpy()
-        labels = border_core_to_instance(
-            border_core, connectivity=int(postprocess.get("connectivity", 6)), **rule
-        )
+        labels = border_core_to_instance(border_core, **rule)
         cut = [(b.start > 0, b.stop < s) for b, s in zip(box, shape, strict=True)]
         d, w = block_diameters(labels, spacing, cut)
         diameters.append(d)
