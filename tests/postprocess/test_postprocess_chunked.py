@@ -238,6 +238,52 @@ def test_far_fallback_reads_block_by_block():
     assert max(_size(k) for k in src.reads + out.reads) <= 6 * 7 * 10
 
 
+def cores_missing_map(edge=24, k=2, seed=1):
+    """Touching particles, 30 % of them without a core, mirrored into k x k x k tiles.
+
+    A particle without its core is border, far from the cores of its component: what a network
+    gives on a scan outside its size band. Tiling keeps the density while the volume grows.
+    """
+    labels = packed_ellipsoids((edge,) * 3, 14, semi_axes=(3, 7), mode="touching", seed=seed)
+    bc = instance_to_border_core(labels, 2)
+    gone = np.random.default_rng(seed).random(labels.max() + 1) < 0.3
+    bc[(bc == 1) & gone[labels]] = 2
+    for a in range(3):
+        bc = np.concatenate([bc if i % 2 == 0 else np.flip(bc, a) for i in range(k)], a)
+    return np.ascontiguousarray(bc)
+
+
+def test_memory_stays_flat_as_the_volume_grows():
+    """Tracked allocations of the whole conversion: 8x the volume (and the far voxels), not
+    more memory. Holding every far voxel until the end took 7x here."""
+    import tracemalloc
+
+    peaks = []
+    for k in (2, 4):
+        bc = cores_missing_map(k=k)
+        out = np.zeros(bc.shape, np.uint32)
+        tracemalloc.start()
+        start = tracemalloc.get_traced_memory()[0]
+        n = border_core_to_instance_chunked(
+            bc, out, block_shape=(24,) * 3, halo=2, scheduler="synchronous"
+        )
+        peaks.append(tracemalloc.get_traced_memory()[1] - start)
+        tracemalloc.stop()
+        assert_same(out, n, border_core_to_instance(bc))
+    assert (cores_missing_map(k=4) == 2).sum() > 7 * (cores_missing_map(k=2) == 2).sum()
+    assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_far_voxels_streamed_block_by_block_are_exact(monkeypatch):
+    """With the region search capped at 8 blocks, the far voxels stream the nearest blocks."""
+    import particleseg.postprocess._far as far
+
+    monkeypatch.setattr(far, "FAR_REGION_VOXELS", 1)
+    bc = cores_missing_map(edge=20)
+    n, got = chunked(bc, block_shape=(8, 9, 10), halo=1, spacing=(1.0, 0.5, 2.0))
+    assert_same(got, n, border_core_to_instance(bc, spacing=(1.0, 0.5, 2.0)))
+
+
 # ---------------------------------------------------------------- validation
 def test_invalid_inputs():
     out = np.zeros((4, 5, 6), np.uint32)

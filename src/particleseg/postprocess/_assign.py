@@ -6,23 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from particleseg.postprocess._blocks import BlockGrid, read, slices
-from particleseg.postprocess._far import nearest_in_component
-from particleseg.postprocess._kernels import core_stats, map_region
-from particleseg.postprocess._nearest import assign, nearest_seed, surface_seeds
-from particleseg.postprocess._pieces import Objects
+from particleseg.postprocess._blocks import read, slices
+from particleseg.postprocess._kernels import core_stats
+from particleseg.postprocess._nearest import assign, nearest_seed
+from particleseg.postprocess._pieces import Objects, region_table
 from particleseg.targets import ball_offsets
-
-
-def _region_table(grid: BlockGrid, objs: Objects, local, r0, table):
-    return map_region(
-        local,
-        np.array(r0, np.int64),
-        np.array(grid.block, np.int64),
-        np.array(grid.grid, np.int64),
-        objs.offsets,
-        table,
-    )
 
 
 def kept_cores(scratch, grid, objs: Objects, near, fraction, deep, spacing, run) -> np.ndarray:
@@ -46,7 +34,7 @@ def kept_cores(scratch, grid, objs: Objects, near, fraction, deep, spacing, run)
             return None
         r0, r1, lo, hi = grid.region(b, reach)
         local = read(scratch, r0, r1)
-        core = _region_table(grid, objs, local, r0, piece_core)
+        core = region_table(grid, objs, local, r0, piece_core)
         return core_stats(local, core, lo, hi, near_offsets, deep_offsets, count)
 
     size = np.zeros(n + 1, np.int64)
@@ -117,7 +105,10 @@ def probe_offsets(halo: int, spacing) -> tuple[np.ndarray, float]:
 
 
 def assign_blocks(scratch, out, grid, objs, labels: Labels, halo, spacing, run) -> list:
-    """Pass 3: label each block from its halo'd region, write it whole; returns far voxels."""
+    """Pass 3: label each block from its halo'd region, write it whole.
+
+    Returns the number of far voxels per block (left 0 in ``out`` for :func:`resolve_far`).
+    """
     probes, limit2 = probe_offsets(halo, spacing)
     spacing = tuple(float(s) for s in spacing)
 
@@ -125,11 +116,11 @@ def assign_blocks(scratch, out, grid, objs, labels: Labels, halo, spacing, run) 
         start, stop = grid.bounds(b)
         if objs.counts[b] == 0:  # no foreground in the block
             out[slices(start, stop)] = np.zeros(np.subtract(stop, start), np.uint32)
-            return None
+            return 0
         r0, r1, lo, hi = grid.region(b, (halo,) * 3)
         local = read(scratch, r0, r1)
-        comp = _region_table(grid, objs, local, r0, labels.piece_comp)
-        seeds = _region_table(grid, objs, local, r0, labels.piece_seed)
+        comp = region_table(grid, objs, local, r0, labels.piece_comp)
+        seeds = region_table(grid, objs, local, r0, labels.piece_seed)
         del local
         inner = tuple(np.subtract(hi, lo))
         if seeds.any():
@@ -151,54 +142,6 @@ def assign_blocks(scratch, out, grid, objs, labels: Labels, halo, spacing, run) 
             result,
         )
         out[slices(start, stop)] = result
-        if not n_far:
-            return None
-        own = comp[slices(lo, hi)]
-        far = (result == 0) & (own != 0)
-        return np.argwhere(far) + np.array(start), own[far].astype(np.int64)
+        return int(n_far)
 
     return run(one, range(grid.n_blocks), "assign")
-
-
-def resolve_far(far: list, scratch, out, grid, objs, labels: Labels, spacing) -> int:
-    """Exact fallback for voxels with no core of their component within the halo.
-
-    Collects the seed surfaces of those components block by block (only blocks holding such
-    seeds), finds each voxel's nearest with k-d trees (:func:`nearest_in_component`, exact,
-    same tie-break as the in-memory path), then rewrites the blocks concerned. Returns the
-    number of voxels resolved.
-    """
-    far = [f for f in far if f is not None]
-    if not far:
-        return 0
-    points = np.concatenate([f[0] for f in far]).astype(np.int64)
-    point_comp = np.concatenate([f[1] for f in far])
-    wanted = np.zeros(objs.n_comps + 1, bool)
-    wanted[point_comp] = True
-    seed_pieces = np.flatnonzero((labels.piece_seed != 0) & wanted[labels.piece_comp])
-    blocks = np.unique(np.searchsorted(objs.offsets, seed_pieces, side="left") - 1)
-    shape = np.array(grid.shape, np.int64)
-    parts = []
-    for b in blocks.tolist():  # keep only the seed surfaces of the components concerned
-        r0, r1, lo, hi = grid.region(b, (1, 1, 1))
-        local = read(scratch, r0, r1)
-        seeds = _region_table(grid, objs, local, r0, labels.piece_seed)
-        comp = _region_table(grid, objs, local, r0, labels.piece_comp)
-        found = surface_seeds(seeds, comp, wanted, lo, hi, np.array(r0, np.int64), shape)
-        if len(found[0]):
-            parts.append(found)
-    if parts:
-        coords, raster, labs, comps = (np.concatenate(p) for p in zip(*parts, strict=True))
-        best_label = nearest_in_component(
-            points, point_comp, coords, raster, labs, comps, tuple(float(s) for s in spacing)
-        )
-    else:
-        best_label = np.zeros(len(points), np.uint32)
-    owner = np.ravel_multi_index(tuple((points // np.array(grid.block)).T), grid.grid)
-    for b in np.unique(owner):
-        start, stop = grid.bounds(int(b))
-        mine = owner == b
-        block = read(out, start, stop)
-        block[tuple((points[mine] - np.array(start)).T)] = best_label[mine]
-        out[slices(start, stop)] = block
-    return len(points)

@@ -19,7 +19,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from particleseg.postprocess._blocks import BlockGrid, read, slices
-from particleseg.postprocess._kernels import block_pieces
+from particleseg.postprocess._kernels import block_pieces, map_region
 
 _FACE_OFFSETS = {
     6: [(0, 0)],
@@ -51,6 +51,29 @@ class Objects:
     core_comp: np.ndarray
     n_cores: int
     n_comps: int
+
+
+def region_table(grid: BlockGrid, objs: Objects, local: np.ndarray, r0, table) -> np.ndarray:
+    """``table`` at every voxel of a region of block-local piece ids read from the scratch.
+
+    Args:
+        grid: the block grid.
+        objs: the global tables (``offsets`` turn block-local ids into global piece ids).
+        local: (z, y, x) block-local piece ids of the region starting at ``r0``.
+        r0: the region's start in volume coordinates.
+        table: (P + 1,) value per global piece (e.g. its component or its final seed id).
+
+    Returns:
+        (z, y, x) array of ``table``'s dtype.
+    """
+    return map_region(
+        local,
+        np.array(r0, np.int64),
+        np.array(grid.block, np.int64),
+        np.array(grid.grid, np.int64),
+        objs.offsets,
+        table,
+    )
 
 
 def _check_values(bc: np.ndarray, start) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from particleseg.postprocess._assign import assign_blocks, final_labels, kept_cores, resolve_far
+from particleseg.postprocess._assign import assign_blocks, final_labels, kept_cores
 from particleseg.postprocess._blocks import (
     BlockGrid,
     StageBar,
@@ -41,6 +41,7 @@ from particleseg.postprocess._blocks import (
     run_blocks,
     slices,
 )
+from particleseg.postprocess._far import resolve_far
 from particleseg.postprocess._pieces import label_blocks, merge
 from particleseg.spacing import VOXELS, check_spacing
 from particleseg.targets.border_core import (
@@ -93,9 +94,9 @@ def border_core_to_instance_chunked(
     for voxel, with the same ids, whatever the ``halo`` (see the module docstring for the
     passes). A border voxel whose nearest core of its own component lies nearer than
     ``(halo + 1) * min(spacing)`` is decided inside its halo'd block; the others ("far" voxels:
-    a border thicker than the halo, a long arm of border) are resolved exactly afterwards by a
-    brute-force scan over the core surfaces of their components, costing O(far voxels x those
-    surface voxels) time and O(far voxels) memory: the halo only trades speed. Equal distances
+    a border thicker than the halo, a long arm of border, a particle whose core the network
+    missed) are resolved exactly afterwards, block by block, from the core surfaces of their
+    components around the block: the halo only trades speed. Equal distances
     go to the core voxel with the smallest raster index, as in the in-memory code. This is
     exact whenever squared distances are exact in floating point (``spacing`` None, integer
     or dyadic like 0.5); with other spacings the in-memory transform breaks exact ties by
@@ -107,9 +108,11 @@ def border_core_to_instance_chunked(
     (block-local ids, component and seed ids, the transform's distances and labels, the output
     block, zarr's decoded chunks), times the number of workers with ``scheduler="threads"``
     (``num_workers``, default the core count). Plus tables of ~50 bytes per piece (an object
-    counts once per block it touches) and per core, and 40 bytes per far voxel. No
-    full-volume array is ever held. Disk: the scratch array under ``scratch_dir`` (default the
-    system temp dir), ~0.2 bytes per voxel.
+    counts once per block it touches) and per core. The far-voxel pass holds per worker one
+    region of at most ``2**23`` voxels (~16 bytes each) and the far voxels of one block. No
+    full-volume array and no list growing with the volume is ever held (a test guards it).
+    Disk: the scratch array under ``scratch_dir`` (default the system temp dir), ~0.2 bytes
+    per voxel.
 
     Args:
         border_core: (Z, Y, X) integer map with values in {0, 1, 2}: a zarr array, a numpy
@@ -164,8 +167,8 @@ def border_core_to_instance_chunked(
             run,
         )
         labels = final_labels(objs, keep)
-        far = assign_blocks(scratch, out, grid, objs, labels, halo, spacing, run)
-        resolve_far(far, scratch, out, grid, objs, labels, spacing)
+        n_far = assign_blocks(scratch, out, grid, objs, labels, halo, spacing, run)
+        resolve_far(n_far, scratch, out, grid, objs, labels, halo, spacing, run)
     return labels.n
 
 

@@ -50,8 +50,10 @@ def resample_labels_chunked(
     that the sampling misses (a particle thinner than the sampling step may vanish when
     downsampling; none is ever created or merged). Output blocks cover whole chunks (shards)
     of ``labels_out`` so parallel writers never share one; each block reads only the source
-    box its indices span. Memory per worker: that source box (about the block times the
-    shrink factor of each axis, when downsampling) plus the output block.
+    box its indices span. Memory per worker: the output block, plus for zarr input the chunks
+    being decoded (only the sampled voxels are kept: 0.5 s and 112 MB instead of 0.74 s and
+    347 MB for a 128^3 block sampled from 384^3, zoom 3), for other input the source box (the
+    block times the shrink factor of each axis, when downsampling).
 
     Args:
         labels_in: (Z, Y, X) integer (or bool) labels: zarr, numpy, memmap or anything with
@@ -94,8 +96,11 @@ def resample_labels_chunked(
         ]
         lo = [int(i[0]) for i in index]
         hi = [int(i[-1]) + 1 for i in index]
-        source = read(labels_in, lo, hi)
-        block = source[np.ix_(*(i - a for i, a in zip(index, lo, strict=True)))]
+        if hasattr(labels_in, "get_orthogonal_selection"):  # zarr: only the sampled voxels
+            block = np.asarray(labels_in.get_orthogonal_selection(tuple(index)))
+        else:
+            source = read(labels_in, lo, hi)
+            block = source[np.ix_(*(i - a for i, a in zip(index, lo, strict=True)))]
         if check_range and (block.min() < 0 or block.max() > limit):
             raise ValueError(
                 f"labels must lie in [0, {limit}] to be written as {out_dtype}, got values in "
