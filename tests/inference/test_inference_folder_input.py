@@ -131,6 +131,7 @@ def test_dry_run_lists_each_scan_with_its_cost_and_writes_nothing(
         in printed
     )
     assert f"-> {tmp_path / 'out' / 'c'}" in printed and "min for the network" in printed
+    assert "peak memory about" in printed
     assert not (tmp_path / "out").exists()
 
 

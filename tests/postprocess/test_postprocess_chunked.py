@@ -275,7 +275,7 @@ def test_memory_stays_flat_as_the_volume_grows():
 
 
 def test_far_voxels_streamed_block_by_block_are_exact(monkeypatch):
-    """With the region search capped at 8 blocks, the far voxels stream the nearest blocks."""
+    """With the region search capped at 4 blocks, the far voxels stream the nearest blocks."""
     import particleseg.postprocess._far as far
 
     monkeypatch.setattr(far, "FAR_REGION_VOXELS", 1)

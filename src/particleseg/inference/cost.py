@@ -106,12 +106,19 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def dry_run_rows(scans: list[ScanInput], model, inference: dict, devices: int) -> list[dict]:
-    """Per scan, what predict would do: its size, zoom, network grid, windows and hours.
+def dry_run_rows(
+    scans: list[ScanInput], model, inference: dict, devices: int, halo: int, workers=None
+) -> list[dict]:
+    """Per scan, what predict would do: size, zoom, network grid, windows, hours, peak memory.
 
     One forward pass is timed for all of them. A ``particle_size=model`` scan without a first
-    guess has no size before the model measures it: its row says so.
+    guess has no size before the model measures it: its row says so. ``halo`` and ``workers``
+    (dask threads, None: the core count) enter the peak memory estimate
+    (:func:`particleseg.inference.memory.estimate_peak`).
     """
+    from particleseg.inference.memory import estimate_peak
+    from particleseg.inference.run_state import current_rss_bytes
+
     rows, per_window = [], None
     for scan in scans:
         row = {"name": scan.name, "shape": list(scan.shape), "source": scan.size_source}
@@ -131,6 +138,9 @@ def dry_run_rows(scans: list[ScanInput], model, inference: dict, devices: int) -
                 "network_shape": list(plan.network_shape),
                 "windows": plan.n_windows,
                 "hours": cost["hours"],
+                "peak_memory_bytes": estimate_peak(
+                    current_rss_bytes(), inference, halo, workers, model.patch_size, zoom
+                )[0],
             }
         )
     return rows

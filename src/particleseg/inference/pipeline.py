@@ -41,6 +41,7 @@ from particleseg.inference.lightning import (
     ChunkWriter,
     release_pages,
 )
+from particleseg.inference.memory import check_memory
 from particleseg.inference.model import LoadedModel
 from particleseg.inference.reports import write_analysis, write_overlay
 from particleseg.inference.run_state import (
@@ -90,7 +91,8 @@ def predict_scan(
         dask: ``address`` (a dask.distributed scheduler, None for local threads),
             ``num_workers``.
         overwrite: replace a complete result (or an unfinished run with other settings).
-        force: run even when the estimated time exceeds ``max_hours``.
+        force: run even when the estimated time exceeds ``max_hours`` or the estimated peak
+            memory the memory available.
         max_hours: refuse longer runs unless ``force``.
         config: the run's config, copied into the summary.
 
@@ -148,6 +150,9 @@ def predict_scan(
         if rank0 and not force:
             devices = trainer.num_devices * trainer.num_nodes
             cost = check_cost(scan, plan, zoom, model, inference, devices, max_hours)
+            cost |= check_memory(
+                scan.path, inference, postprocess["halo"], dask, model.patch_size, zoom
+            )
         if rank0:
             work.mkdir(parents=True, exist_ok=True)
             if not (work / "plan.json").exists():

@@ -66,6 +66,17 @@ def peak_rss_bytes() -> dict[str, int]:
     return {"self": int(own), "children": int(children)}
 
 
+def current_rss_bytes() -> int:
+    """Resident memory of this process now (``VmRSS``; the peak where that is unknown)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return peak_rss_bytes()["self"]
+
+
 def folder_bytes(path: Path) -> int:
     """Bytes of the files under ``path``."""
     if path.is_file():

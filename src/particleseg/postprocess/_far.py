@@ -162,7 +162,7 @@ def resolve_far(n_far, scratch, out, grid, objs: Objects, labels, halo, spacing,
     the far voxels' components in it are collected, and each voxel takes its nearest by k-d
     trees (:func:`nearest_candidate`, the in-memory tie-break). A voxel whose best is nearer
     than anything outside that region is final. For the others the region grows to their
-    farthest best so far, while it holds at most :data:`FAR_REGION_VOXELS` (or 8 blocks);
+    farthest best so far, while it holds at most :data:`FAR_REGION_VOXELS` (or 4 blocks);
     beyond that they stream the blocks holding seeds of their components, nearest block first,
     each clipped to where a nearer seed could lie, until no block can. Each block's far voxels
     are written back into it, so memory per worker is one bounded region and the far voxels of
@@ -186,7 +186,7 @@ def resolve_far(n_far, scratch, out, grid, objs: Objects, labels, halo, spacing,
     spacing = tuple(float(s) for s in spacing)
     shape = np.array(grid.shape, np.int64)
     first_reach = tuple(max(2 * halo, b // 4) for b in grid.block)
-    max_region = max(FAR_REGION_VOXELS, 8 * int(np.prod(grid.block)))
+    max_region = max(FAR_REGION_VOXELS, 4 * int(np.prod(grid.block)))
     scale = np.asarray(spacing)
     block_starts = np.array([grid.bounds(b)[0] for b in range(grid.n_blocks)], np.int64)
     block_stops = np.array([grid.bounds(b)[1] for b in range(grid.n_blocks)], np.int64)

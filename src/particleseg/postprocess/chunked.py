@@ -109,8 +109,9 @@ def border_core_to_instance_chunked(
     block, zarr's decoded chunks), times the number of workers with ``scheduler="threads"``
     (``num_workers``, default the core count). Plus tables of ~50 bytes per piece (an object
     counts once per block it touches) and per core. The far-voxel pass holds per worker one
-    region of at most ``2**23`` voxels (~16 bytes each) and the far voxels of one block. No
-    full-volume array and no list growing with the volume is ever held (a test guards it).
+    region of at most ``2**23`` voxels or 4 blocks (~16 bytes each) and the far voxels of one
+    block. No full-volume array and no list growing with the volume is ever held (a test
+    guards it).
     Disk: the scratch array under ``scratch_dir`` (default the system temp dir), ~0.2 bytes
     per voxel.
 

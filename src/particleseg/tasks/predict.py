@@ -48,8 +48,11 @@ def predict(cfg: DictConfig) -> list[dict]:
     single = input_kind(Path(source)) in ("volume", "slices")  # else one folder per scan
     if cfg.get("dry_run"):
         from particleseg.inference.cost import dry_run_rows
+        from particleseg.inference.cpu_stages import resolve_postprocess
 
-        rows = dry_run_rows(scans, model, inference, trainer.num_devices * trainer.num_nodes)
+        halo = resolve_postprocess(postprocess, model.postprocess)["halo"]
+        devices = trainer.num_devices * trainer.num_nodes
+        rows = dry_run_rows(scans, model, inference, devices, halo, cfg.dask.get("num_workers"))
         print(format_dry_run(rows, out_root, single))
         return []
     scans = [refine_particle_size(s, model, inference, postprocess) for s in scans]
@@ -91,7 +94,8 @@ def format_dry_run(rows: list[dict], out_root: Path, single: bool) -> str:
             f"  {r['name']}: {'x'.join(map(str, r['shape']))} voxels, particles "
             f"{r['size_px']:.3g} voxels ({r['source']}), zoom {r['zoom']:.3g}, network grid "
             f"{'x'.join(map(str, r['network_shape']))}, {r['windows']} windows, about "
-            f"{r['hours'] * 60:.1f} min for the network -> {out}"
+            f"{r['hours'] * 60:.1f} min for the network, peak memory about "
+            f"{r['peak_memory_bytes'] / 2**30:.1f} GiB -> {out}"
         )
     lines.append(f"  total about {total * 60:.1f} min for the network stages")
     return "\n".join(lines)
