@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from particleseg.config import CONF_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,7 +38,7 @@ def main() -> None:
     from particleseg.targets import border_core_to_instance, filter_small_particles
 
     model = load_checkpoint(args.checkpoint)
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             "train",
             [

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from particleseg.analysis import estimate_particle_size
+from particleseg.config import CONF_DIR
 from particleseg.io import load_dataset, read_volume
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def _with_model(model, image, spacing, first_guess):
     from particleseg.inference.size_estimate import estimate_size_with_model
     from particleseg.transforms.normalization import normalization_for_scan
 
-    inference = OmegaConf.load(ROOT / "conf" / "predict" / "predict.yaml").inference  # predict's
+    inference = OmegaConf.load(CONF_DIR / "predict" / "predict.yaml").inference  # predict's
     t = time.perf_counter()
     try:
         est = estimate_size_with_model(

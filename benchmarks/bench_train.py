@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from particleseg.config import CONF_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,7 +40,7 @@ def compose(experiment: str, overrides: list[str]):
 
     import particleseg.config  # noqa: F401
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(
             config_name="train",
             overrides=[f"experiment={experiment}", "paths.output_dir=/tmp", *overrides],

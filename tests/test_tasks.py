@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
+from particleseg.config import CONF_DIR
 from particleseg.io import load_dataset, read_volume, write_volume
 from particleseg.synth.dataset import build_dataset
 from particleseg.tasks import evaluate
@@ -32,7 +33,7 @@ def demo(tmp_path_factory):
 
 
 def compose_evaluate(overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="evaluate", overrides=overrides)
 
 
@@ -189,9 +190,13 @@ def test_train_on_a_missing_dataset_is_a_message_and_leaves_no_run(tmp_path):
 @pytest.mark.parametrize(
     "script,must,must_not",
     [
-        ("predict.py", ["Usage: python predict.py", "particle_size_px", "model="], ["experiment"]),
-        ("evaluate.py", ["Usage: python evaluate.py", "baseline=snow"], ["experiment", "sweep"]),
-        ("train.py", ["Usage: python train.py", "experiment=", "resume=RUN_DIR"], ["baseline="]),
+        (
+            "predict.py",
+            ["Usage: particleseg predict", "particle_size_px", "model="],
+            ["experiment"],
+        ),
+        ("evaluate.py", ["Usage: particleseg evaluate", "baseline=snow"], ["experiment", "sweep"]),
+        ("train.py", ["Usage: particleseg train", "experiment=", "resume=RUN_DIR"], ["baseline="]),
     ],
 )
 def test_help_is_written_for_people_and_names_only_its_own_settings(script, must, must_not):

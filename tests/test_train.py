@@ -16,12 +16,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import particleseg.config  # noqa: F401
+from particleseg.config import CONF_DIR
 from particleseg.inference.model import load_checkpoint
 from particleseg.synth.dataset import build_dataset
 from particleseg.tasks import train
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 # Shrinks any experiment to something a CPU runs in seconds (the network and patch only).
 TINY = [
@@ -58,7 +59,7 @@ def tiny_dataset(tmp_path_factory):
 
 def compose_train(overrides):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=overrides)
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+
+# The Hydra configs, inside the package so that an installed particleseg has them.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def if_null(value: Any, default: Any) -> Any:

@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from inference_helpers import blobs
 
+from particleseg.config import CONF_DIR
 from particleseg.inference.inputs import input_kind, list_scans
 from particleseg.io import SampleMetadata, write_metadata, write_volume
 
@@ -24,7 +25,7 @@ def predict_config(folder, checkpoint, tmp_path, *overrides):
     """predict's composed config on ``folder`` into ``tmp_path/out``."""
     base = [f"input={folder}", f"model={checkpoint}", f"output={tmp_path / 'out'}"]
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf" / "predict"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR / "predict"), version_base="1.3"):
         return compose(
             config_name="predict", overrides=[*base, f"paths.root={tmp_path}", *overrides]
         )

@@ -15,6 +15,7 @@ import zarr
 from inference_helpers import blobs, cpu_trainer, write_checkpoint
 from omegaconf import OmegaConf
 
+from particleseg.config import CONF_DIR
 from particleseg.inference.export import export_model
 from particleseg.inference.inputs import resolve_scan
 from particleseg.inference.model import DEFAULT_MODEL, load_checkpoint
@@ -72,7 +73,7 @@ def test_an_older_model_still_uses_its_global_zscore(tmp_path):
 
 
 def _train_like_scan(seed, shape=(40, 96, 96)):
-    spec = OmegaConf.to_container(OmegaConf.load(ROOT / "conf/synth/default.yaml"), resolve=True)
+    spec = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "synth" / "default.yaml"), resolve=True)
     train = spec["splits"]["train"]
     image, labels, _ = make_sample(shape, train["scene"], train["ct"], "full", seed)
     return image, labels

@@ -13,6 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from particleseg.config import CONF_DIR
 from particleseg.metrics.results import BEGIN, END
 from particleseg.synth.dataset import build_dataset
 from particleseg.tasks import evaluate
@@ -57,7 +58,7 @@ def test_report_scores_both_methods_and_keeps_handwritten_text(tiny_checkpoint, 
         *SMALL_GRID,
     ]
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="report", overrides=overrides)
     summary = evaluate(cfg)
     assert set(summary) == {"model", "ThreshWater", "SNOW"}
@@ -105,7 +106,7 @@ def test_report_without_a_page_leaves_docs_alone(tiny_checkpoint, tmp_path):
         *SMALL_GRID,
     ]
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="report", overrides=overrides)
     summary = evaluate(cfg)
     assert set(summary["model"]) == {"id_test"}
@@ -116,7 +117,7 @@ def test_report_without_a_page_leaves_docs_alone(tiny_checkpoint, tmp_path):
 
 def test_report_names_a_test_set_that_is_not_built(tiny_checkpoint, tmp_path):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             config_name="report",
             overrides=[f"paths.root={tmp_path}", f"checkpoint={tiny_checkpoint}"],

@@ -1,13 +1,13 @@
 """Scene kinds, split variants and the wide synthetic world (conf/synth/wide.yaml)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from particleseg.config import CONF_DIR
 from particleseg.io import load_dataset, read_sample
 from particleseg.synth.dataset import (
     build_dataset,
@@ -22,7 +22,7 @@ from particleseg.synth.granular import GranularParams
 from particleseg.synth.phases import MATERIAL0
 from particleseg.synth.scene import SceneParams
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "synth"
+CONF = CONF_DIR / "synth"
 SHAPE = [16, 40, 40]
 CYLINDER = {"size_median_px": 7, "size_range_px": [3, 14], "packing": 0.15, "n_bubbles": 0}
 GRANULAR = {"kind": "granular", "size_median_px": 8, "size_range_px": [3, 16]}

@@ -3,12 +3,12 @@
 Every option is in ``conf/synth/default.yaml`` (Hydra overrides, e.g. ``splits.train.n=40``).
 """
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-CONF = Path(__file__).resolve().parents[3] / "conf" / "synth"
+from particleseg.config import CONF_DIR
+
+CONF = CONF_DIR / "synth"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF), config_name="default")

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from particleseg.config import CONF_DIR
 from particleseg.io import write_dataset_json, write_volume
 from particleseg.synth.dataset import mean_equivalent_diameter, sample_seed
 from particleseg.synth.independent_geometry import (
@@ -33,7 +34,7 @@ from particleseg.synth.independent_geometry import (
 )
 from particleseg.synth.independent_imaging import FILTERS, INTERPOLATIONS, scan
 
-CONFIG = Path(__file__).resolve().parents[3] / "conf" / "synth" / "ood_independent.yaml"
+CONFIG = CONF_DIR / "synth" / "ood_independent.yaml"
 FAMILIES = ("voronoi", "gravity", "blobs")
 SPLIT = "ood_test"
 
