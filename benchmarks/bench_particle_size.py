@@ -49,10 +49,12 @@ def _with_model(model, image, spacing, first_guess):
     from omegaconf import OmegaConf
 
     from particleseg.inference.cpu_stages import resolve_postprocess
+    from particleseg.inference.engines import make_engine
     from particleseg.inference.size_estimate import estimate_size_with_model
     from particleseg.transforms.normalization import normalization_for_scan
 
     inference = OmegaConf.load(CONF_DIR / "predict" / "predict.yaml").inference  # predict's
+    engine = make_engine(model, OmegaConf.to_container(inference))
     t = time.perf_counter()
     try:
         est = estimate_size_with_model(
@@ -63,7 +65,8 @@ def _with_model(model, image, spacing, first_guess):
             first_guess,
             postprocess=resolve_postprocess(None, model.postprocess),
             overlap=float(inference.overlap),
-            autocast=bool(inference.autocast),
+            autocast=engine.autocast,
+            net=engine.forward,
         )
     except ValueError as err:
         return None, time.perf_counter() - t, str(err)

@@ -101,6 +101,9 @@ def test_the_wheel_installs_and_predicts_outside_the_checkout(tmp_path):
     assert summary["model"]["path"].endswith("default.ckpt")
     assert Path(summary["model"]["path"]).is_relative_to(venv)
     assert (work / "out" / "instances.zarr").is_dir()
+    # engine=auto: OpenVINO on this CPU, its converted model in the (test's) cache
+    assert summary["windows"]["engine"]["engine"] == "openvino"
+    assert list((Path(os.environ["XDG_CACHE_HOME"]) / "particleseg" / "openvino").glob("*.xml"))
     bad = subprocess.run(
         [*command[:2], "input=missing.tif"], cwd=work, env=env, capture_output=True, text=True
     )

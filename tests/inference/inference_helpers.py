@@ -92,7 +92,7 @@ def run(scan_path, out, checkpoint, size_px, **kwargs):
     """predict_scan in process, on the CPU, with small chunks and the test thresholds."""
     scan = resolve_scan(scan_path, particle_size_px=size_px, spacing=kwargs.pop("spacing", None))
     options = {
-        "inference": {"chunk_size": 16, "autocast": False},
+        "inference": {"chunk_size": 16, "engine": "torch", "precision": "fp32"},
         "postprocess": POST,
         "outputs": {"border_core": True},
     }

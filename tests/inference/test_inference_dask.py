@@ -24,7 +24,7 @@ def run(scan_path, out, checkpoint, dask):
         out,
         load_checkpoint(checkpoint),
         trainer,
-        inference={"chunk_size": 16, "autocast": False},
+        inference={"chunk_size": 16, "engine": "torch", "precision": "fp32"},
         dask=dask,
     )
     return zarr.open_array(str(out / "instances.zarr"))[...]

@@ -30,7 +30,10 @@ PCT = {"scheme": "percentile", "lower": 0.01, "upper": 0.99}
 
 def predict(path, out, checkpoint, size_px):
     scan = resolve_scan(path, particle_size_px=size_px)
-    options = {"inference": {"chunk_size": 32, "autocast": False}, "outputs": {"analysis": False}}
+    options = {
+        "inference": {"chunk_size": 32, "engine": "torch", "precision": "fp32"},
+        "outputs": {"analysis": False},
+    }
     summary = predict_scan(scan, out, load_checkpoint(checkpoint), cpu_trainer(), **options)
     return zarr.open_array(str(Path(out) / "instances.zarr"))[...], summary
 

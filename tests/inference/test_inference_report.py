@@ -54,7 +54,8 @@ def test_report_scores_both_methods_and_keeps_handwritten_text(tiny_checkpoint, 
         f"dataset={data}",
         f"checkpoint={tiny_checkpoint}",
         f"tests.ood_indep.dataset={other}",
-        "+predict.inference.autocast=false",
+        "+predict.inference.engine=torch",
+        "+predict.inference.precision=fp32",
         *SMALL_GRID,
     ]
     GlobalHydra.instance().clear()
@@ -102,7 +103,8 @@ def test_report_without_a_page_leaves_docs_alone(tiny_checkpoint, tmp_path):
         "~tests.ood_indep",
         "results_md=null",
         f"output_dir={tmp_path / 'row'}",
-        "+predict.inference.autocast=false",
+        "+predict.inference.engine=torch",
+        "+predict.inference.precision=fp32",
         *SMALL_GRID,
     ]
     GlobalHydra.instance().clear()

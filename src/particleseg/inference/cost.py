@@ -36,7 +36,10 @@ def make_plan(scan: ScanInput, model: LoadedModel, inference: dict) -> tuple[Chu
 
 def seconds_per_window(model: LoadedModel, inference: dict, device: torch.device) -> float:
     """Time one forward pass of a window on ``device`` (after one warm-up pass)."""
-    sums = WindowSums(model.net, model.patch_size, autocast=inference.get("autocast", False))
+    from particleseg.inference.engines import make_engine
+
+    engine = make_engine(model, inference)
+    sums = WindowSums(engine.forward, model.patch_size, autocast=engine.autocast)
     image = torch.zeros(model.patch_size, device=device)
     starts = np.zeros((1, 3), np.int64)
     sums(image, starts)

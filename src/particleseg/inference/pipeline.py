@@ -34,6 +34,7 @@ from particleseg.inference.checks import (
 from particleseg.inference.chunk_store import touch_json
 from particleseg.inference.cost import check_cost, make_plan
 from particleseg.inference.cpu_stages import finish_outputs, resolve_postprocess, run_cpu_stages
+from particleseg.inference.engines import make_engine
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.lightning import (
     ChunkDataModule,
@@ -60,6 +61,11 @@ from particleseg.transforms.normalization import Normalization, normalization_fo
 log = logging.getLogger(__name__)
 
 
+def _read_json(path: Path):
+    """A small JSON file's contents, None when it is not there."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def predict_scan(
     scan: ScanInput,
     out_dir: str | os.PathLike,
@@ -82,7 +88,8 @@ def predict_scan(
         out_dir: output folder of this scan.
         model: the loaded network (moved to the trainer's device by Lightning).
         trainer: a ``lightning.Trainer`` for the network stage (any accelerator, strategy).
-        inference: ``chunk_size``, ``overlap``, ``sigma_scale``, ``tta``, ``autocast``,
+        inference: ``chunk_size``, ``overlap``, ``sigma_scale``, ``tta``, ``engine``,
+            ``precision``,
             ``batch_size``, ``num_workers``.
         postprocess: ``halo``, ``small_core_distance``, ``small_core_fraction``,
             ``small_core_max_distance``, ``min_relative_size``, ``connectivity``; a missing or
@@ -168,13 +175,16 @@ def predict_scan(
             save_probabilities=bool(outputs.get("probabilities")),
             num_workers=inference.get("num_workers", 0),
         )
+        engine = make_engine(model, inference, trainer.strategy.root_device)
+        if rank0:
+            touch_json(work / "engine.json", engine.describe())
         module = ChunkPredictor(
             WindowSums(
-                model.net,
+                engine.forward,
                 model.patch_size,
                 sigma_scale=inference.get("sigma_scale", 0.125),
                 tta=bool(inference.get("tta", False)),
-                autocast=bool(inference.get("autocast", False)),
+                autocast=engine.autocast,
                 batch_size=inference.get("batch_size", 1),
             )
         )
@@ -248,6 +258,7 @@ def predict_scan(
             "plain_sliding_window": plan.n_windows,
             "forward_passes": network.get("forward_passes"),
             "forward_s": network.get("forward_s"),
+            "engine": _read_json(work / "engine.json"),
             "estimate_before_run": cost,
             "chunks": plan.n_chunks,
             "chunks_computed_last_run": network.get("chunks_computed_last_run"),

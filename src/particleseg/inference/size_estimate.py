@@ -143,6 +143,7 @@ def measure_blocks(
     postprocess: dict,
     overlap: float = 0.5,
     autocast: bool = False,
+    net=None,
     network_block: int = NETWORK_BLOCK,
     max_blocks: int = MAX_BLOCKS,
     min_blocks: int = MIN_BLOCKS,
@@ -160,6 +161,8 @@ def measure_blocks(
             ``small_core_max_distance`` and ``connectivity`` of the border-core conversion.
         overlap: window overlap of the sliding window.
         autocast: run the network under bfloat16 autocast.
+        net: the forward call (an engine's, :mod:`particleseg.inference.engines`); default
+            ``model.net``.
         network_block: edge of a block on the network grid.
         max_blocks: blocks read at most.
         min_blocks: blocks read at least (when the scan has them).
@@ -185,7 +188,7 @@ def measure_blocks(
         x = torch.from_numpy(image)[None, None]
         with torch.no_grad():
             probs = predict_probabilities(
-                model.net, x, model.patch_size, overlap=overlap, autocast=autocast
+                net or model.net, x, model.patch_size, overlap=overlap, autocast=autocast
             )
         border_core = probs[0].argmax(0).to(torch.uint8).numpy()
         labels = border_core_to_instance(border_core, **rule)
@@ -206,6 +209,7 @@ def estimate_size_with_model(
     postprocess: dict,
     overlap: float = 0.5,
     autocast: bool = False,
+    net=None,
     max_passes: int = MAX_PASSES,
     tolerance: float = TOLERANCE,
     network_block: int = NETWORK_BLOCK,
@@ -223,6 +227,8 @@ def estimate_size_with_model(
         postprocess: the border-core conversion's settings (predict's resolved ones).
         overlap: window overlap of the sliding window.
         autocast: run the network under bfloat16 autocast.
+        net: the forward call (an engine's, :mod:`particleseg.inference.engines`); default
+            ``model.net``.
         max_passes: passes at most.
         tolerance: relative move of the guess that ends the passes.
         network_block: edge of a block on the network grid.
@@ -252,6 +258,7 @@ def estimate_size_with_model(
             postprocess=postprocess,
             overlap=overlap,
             autocast=autocast,
+            net=net,
             network_block=network_block,
             max_blocks=max_blocks,
         )
@@ -292,7 +299,7 @@ def refine_particle_size(
     Args:
         scan: a resolved scan.
         model: the loaded model.
-        inference: predict's inference settings (``overlap``, ``autocast``).
+        inference: predict's inference settings (``overlap``, ``engine``, ``precision``).
         postprocess: predict's post-processing settings (None values: the model's tuned ones).
 
     Raises:
@@ -301,11 +308,13 @@ def refine_particle_size(
     if scan.size_source != "model":
         return scan
     from particleseg.inference.cpu_stages import resolve_postprocess
+    from particleseg.inference.engines import make_engine
     from particleseg.inference.lightning import release_pages
     from particleseg.inference.pipeline import scan_normalization
 
     first = scan.estimate
     normalize = scan_normalization(scan, model)
+    engine = make_engine(model, inference)
     array = scan.open()
     try:
         est = estimate_size_with_model(
@@ -316,7 +325,8 @@ def refine_particle_size(
             None if first is None else float(first["diameter_px"]),
             postprocess=resolve_postprocess(postprocess, model.postprocess),
             overlap=float(inference.get("overlap", 0.5)),
-            autocast=bool(inference.get("autocast", False)),
+            autocast=engine.autocast,
+            net=engine.forward,
         )
     except ValueError as err:
         raise ValueError(
