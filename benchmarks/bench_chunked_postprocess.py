@@ -128,9 +128,12 @@ def main() -> None:
                 same = np.array_equal(
                     np.load(folder / "memory.npy"), zarr.open_array(folder / "chunked.zarr")[:]
                 )
+            in_memory = "not run"
+            if not math.isnan(mem["seconds"]):
+                in_memory = f"{mem['seconds']:.1f} s, {mem['peak_rss_mb']:.0f} MB"
             print(
                 f"| {size}^3 | {chk['n']} | {chk['far']} | "
-                f"{mem['seconds']:.1f} s, {mem['peak_rss_mb']:.0f} MB | "
+                f"{in_memory} | "
                 f"{chk['seconds']:.1f} s, {chk['peak_rss_mb']:.0f} MB | "
                 f"{1e9 * chk['seconds'] / size**3:.0f} | {same} |",
                 flush=True,
