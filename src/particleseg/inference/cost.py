@@ -11,25 +11,27 @@ import torch
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.model import LoadedModel
 from particleseg.inference.plan import ChunkPlan, plan_chunks
-from particleseg.inference.size_band import DEFAULT_RULE, band_zoom
+from particleseg.inference.settings import resolve_inference
+from particleseg.inference.size_band import band_zoom
 from particleseg.inference.windows import WindowSums
 from particleseg.transforms.resize import resized_shape
 
 
 def make_plan(scan: ScanInput, model: LoadedModel, inference: dict) -> tuple[ChunkPlan, tuple]:
     """The zoom into the model's size band (``inference.resize``) and the chunk plan."""
+    inference = resolve_inference(inference)
     zoom = band_zoom(
         scan.particle_size_px,
         model.target_particle_size,
         model.size_band,
-        inference.get("resize", DEFAULT_RULE),
+        inference["resize"],
     )
     network_shape = resized_shape(scan.shape, zoom)
     plan = plan_chunks(
         network_shape,
         model.patch_size,
-        inference.get("chunk_size", 128),
-        overlap=inference.get("overlap", 0.5),
+        inference["chunk_size"],
+        overlap=inference["overlap"],
     )
     return plan, zoom
 
@@ -63,7 +65,7 @@ def estimate_cost(
         model.net.to(device)
     if per_window is None:
         per_window = seconds_per_window(model, inference, device)
-    passes = plan.n_windows * (8 if inference.get("tta") else 1)
+    passes = plan.n_windows * (8 if resolve_inference(inference)["tta"] else 1)
     hours = passes * per_window / max(int(devices), 1) / 3600
     ratio = math.prod(plan.network_shape) / math.prod(scan.shape)
     estimate = {

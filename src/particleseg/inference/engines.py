@@ -164,11 +164,12 @@ def make_engine(model, inference: dict, device: torch.device | None = None) -> E
         param = next(model.net.parameters(), None)  # a stand-in network may have none
         on = param.device if param is not None else torch.device("cpu")
         device = torch.device("cuda") if torch.cuda.is_available() else on
-    name, precision = choose(
-        str(inference.get("engine", "auto")), str(inference.get("precision", "auto")), device
-    )
+    from particleseg.inference.settings import resolve_inference
+
+    inference = resolve_inference(inference)
+    name, precision = choose(str(inference["engine"]), str(inference["precision"]), device)
     if name == "torch":
         return Engine("torch", precision, model.net, autocast=precision == "bf16")
-    cache = inference.get("cache_dir") or default_cache_dir()
+    cache = inference["cache_dir"] or default_cache_dir()
     xml = openvino_ir(model.net, Path(model.path), model.patch_size, Path(cache))
     return Engine("openvino", precision, _openvino_forward(xml, precision), autocast=False)

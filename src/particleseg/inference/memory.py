@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 
+from particleseg.inference.settings import resolve_inference
 from particleseg.postprocess._far import FAR_REGION_VOXELS
 
 NETWORK_BYTES_PER_VOXEL = 20  # float32 image, 3 class sums, weights
@@ -94,8 +95,9 @@ def estimate_peak(base: int, inference: dict, halo: int, workers: int | None, pa
         zoom: scan to network grid, per axis.
     """
     workers = int(workers or os.cpu_count() or 1)
-    chunk = int(inference.get("chunk_size", 128))
-    stages = stage_bytes(chunk, patch, inference.get("batch_size", 1), chunk, halo, workers, zoom)
+    inference = resolve_inference(inference)
+    chunk = int(inference["chunk_size"])
+    stages = stage_bytes(chunk, patch, inference["batch_size"], chunk, halo, workers, zoom)
     return base + stages["network"] + max(stages["instances"], stages["resample"]), stages
 
 
@@ -105,7 +107,8 @@ def settings_that_fit(
     """Overrides (smaller chunks, fewer workers) whose estimated peak fits ``available``."""
     workers = int(workers or os.cpu_count() or 1)
     fits = []
-    for chunk in sorted({int(inference.get("chunk_size", 128)), 128, 96, max(patch)}, reverse=True):
+    inference = resolve_inference(inference)
+    for chunk in sorted({int(inference["chunk_size"]), 128, 96, max(patch)}, reverse=True):
         if chunk < max(patch):
             continue
         for n in range(workers, 0, -1):

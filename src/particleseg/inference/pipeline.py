@@ -55,6 +55,7 @@ from particleseg.inference.run_state import (
     peak_rss_bytes,
     prepare_output,
 )
+from particleseg.inference.settings import resolve_inference
 from particleseg.inference.windows import WindowSums
 from particleseg.transforms.normalization import Normalization, normalization_for_scan
 
@@ -106,7 +107,7 @@ def predict_scan(
     Returns:
         The summary (global rank 0), or None on the other ranks.
     """
-    inference = dict(inference or {})
+    inference = resolve_inference(inference)
     postprocess = resolve_postprocess(postprocess, model.postprocess)
     outputs = dict(outputs or {})
     dask = dict(dask or {})
@@ -117,7 +118,9 @@ def predict_scan(
 
     plan, zoom = make_plan(scan, model, inference)
     normalize = scan_normalization(scan, model)
-    settings = {"inference": inference, "postprocess": postprocess}
+    # what the result depends on (not where OpenVINO caches its model, nor the reading workers)
+    kept = {k: v for k, v in inference.items() if k not in ("cache_dir", "num_workers")}
+    settings = {"inference": kept, "postprocess": postprocess}
     # what the result depends on (the number of DataLoader workers does not change it)
     facts = fingerprint(
         scan,
@@ -173,7 +176,7 @@ def predict_scan(
             plan,
             normalize,
             save_probabilities=bool(outputs.get("probabilities")),
-            num_workers=inference.get("num_workers", 0),
+            num_workers=inference["num_workers"],
         )
         engine = make_engine(model, inference, trainer.strategy.root_device)
         if rank0:
@@ -182,10 +185,10 @@ def predict_scan(
             WindowSums(
                 engine.forward,
                 model.patch_size,
-                sigma_scale=inference.get("sigma_scale", 0.125),
-                tta=bool(inference.get("tta", False)),
+                sigma_scale=inference["sigma_scale"],
+                tta=bool(inference["tta"]),
                 autocast=engine.autocast,
-                batch_size=inference.get("batch_size", 1),
+                batch_size=inference["batch_size"],
             )
         )
         writer = ChunkWriter(datamodule, work / "stage-network.done")

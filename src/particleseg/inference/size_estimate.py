@@ -311,6 +311,7 @@ def refine_particle_size(
     from particleseg.inference.engines import make_engine
     from particleseg.inference.lightning import release_pages
     from particleseg.inference.pipeline import scan_normalization
+    from particleseg.inference.settings import resolve_inference
 
     first = scan.estimate
     normalize = scan_normalization(scan, model)
@@ -324,7 +325,7 @@ def refine_particle_size(
             scan.spacing,
             None if first is None else float(first["diameter_px"]),
             postprocess=resolve_postprocess(postprocess, model.postprocess),
-            overlap=float(inference.get("overlap", 0.5)),
+            overlap=float(resolve_inference(inference)["overlap"]),
             autocast=engine.autocast,
             net=engine.forward,
         )
