@@ -11,6 +11,7 @@ Usage: python benchmarks/bench_engines.py [--model default] [--windows 64 96] [-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as cache:
         for w in args.windows:
-            model.patch_size = (w, w, w)  # the network is convolutional: any multiple of its stride
+            # the network is convolutional: any window that is a multiple of its stride
+            model = dataclasses.replace(model, patch_size=(w, w, w))
             x = torch.randn(1, 1, w, w, w, generator=torch.Generator().manual_seed(0))
             cells, ref = [], None
             for engine, precision in [
