@@ -118,17 +118,17 @@ def predict_scan(
 
     plan, zoom = make_plan(scan, model, inference)
     normalize = scan_normalization(scan, model)
-    # what the result depends on (not where OpenVINO caches its model, nor the reading workers)
-    kept = {k: v for k, v in inference.items() if k not in ("cache_dir", "num_workers")}
-    settings = {"inference": kept, "postprocess": postprocess}
-    # what the result depends on (the number of DataLoader workers does not change it)
+    settings = {"inference": inference, "postprocess": postprocess}
+    # what the result depends on (not the reading workers, nor where OpenVINO caches its model)
     facts = fingerprint(
         scan,
         model,
         plan,
         {
             **settings,
-            "inference": {k: v for k, v in inference.items() if k != "num_workers"},
+            "inference": {
+                k: v for k, v in inference.items() if k not in ("num_workers", "cache_dir")
+            },
             "normalization": normalize.to_dict(),
         },
     )
