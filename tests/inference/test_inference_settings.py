@@ -23,3 +23,5 @@ def test_an_unknown_or_replaced_setting_is_refused_by_name():
         resolve_inference({"autocast": True})
     with pytest.raises(ValueError, match=r"\['chunk'\]"):
         resolve_inference({"chunk": 64})
+    with pytest.raises(ValueError, match="inference.engine must be one of"):
+        resolve_inference({"engine": "onnx"})

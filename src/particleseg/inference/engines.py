@@ -71,6 +71,14 @@ def cpu_has_bf16() -> bool:
     return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
+def check_names(engine: str, precision: str) -> None:
+    """Refuse an engine or precision that is not one of :data:`ENGINES` / :data:`PRECISIONS`."""
+    if engine not in ENGINES:
+        raise ValueError(f"inference.engine must be one of {ENGINES}, got {engine!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"inference.precision must be one of {PRECISIONS}, got {precision!r}")
+
+
 def choose(engine: str, precision: str, device: torch.device) -> tuple[str, str]:
     """Resolve ``auto`` settings for ``device``; refuse unknown or impossible ones.
 
@@ -78,10 +86,7 @@ def choose(engine: str, precision: str, device: torch.device) -> tuple[str, str]
         ValueError: an unknown engine or precision, OpenVINO asked for on a GPU or not
             installed.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"inference.engine must be one of {ENGINES}, got {engine!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"inference.precision must be one of {PRECISIONS}, got {precision!r}")
+    check_names(engine, precision)
     if engine == "openvino" and device.type != "cpu":
         raise ValueError(
             f"inference.engine=openvino runs on the CPU, but the network is on {device}; "

@@ -29,8 +29,11 @@ def resolve_inference(given: dict | None) -> dict[str, Any]:
     """``given`` completed with :data:`INFERENCE_DEFAULTS` (a value of None takes the default).
 
     Raises:
-        ValueError: a key that is not an inference setting (naming what replaced it, if any).
+        ValueError: a key that is not an inference setting (naming what replaced it, if any),
+            an unknown engine or precision.
     """
+    from particleseg.inference.engines import check_names
+
     given = dict(given or {})
     unknown = sorted(set(given) - set(INFERENCE_DEFAULTS))
     if unknown:
@@ -40,4 +43,6 @@ def resolve_inference(given: dict | None) -> dict[str, Any]:
             + (f" ({'; '.join(hints)})" if hints else "")
             + f"; the settings are {sorted(INFERENCE_DEFAULTS)}"
         )
-    return {k: v if given.get(k) is None else given[k] for k, v in INFERENCE_DEFAULTS.items()}
+    resolved = {k: v if given.get(k) is None else given[k] for k, v in INFERENCE_DEFAULTS.items()}
+    check_names(str(resolved["engine"]), str(resolved["precision"]))
+    return resolved
