@@ -47,7 +47,9 @@ def test_check_memory_names_the_scan_and_what_fits(monkeypatch, tmp_path):
     facts = check_memory(scan, {"chunk_size": 128}, 8, {"num_workers": 2}, PATCH, (1.0,) * 3)
     assert facts["memory_available_bytes"] == 10 * 2**30
     assert facts["peak_memory_bytes"] > max(facts["memory_by_stage_bytes"].values())
-    monkeypatch.setattr(memory, "available_bytes", lambda: 300 * 2**20)
+    # room for one worker's stages, not for four
+    one_worker = estimate_peak(0, {"chunk_size": 128}, 8, 1, PATCH, (1.0,) * 3)[0]
+    monkeypatch.setattr(memory, "available_bytes", lambda: one_worker)
     with pytest.raises(ValueError, match=r"scan\.tif: predict would need about .* GiB") as err:
         check_memory(scan, {"chunk_size": 128}, 8, {"num_workers": 4}, PATCH, (1.0,) * 3)
     assert "dask.num_workers=" in str(err.value) and "force=true" in str(err.value)
