@@ -12,6 +12,7 @@ import zarr
 from inference_helpers import POST, blobs, run
 
 from particleseg.inference.inputs import resolve_scan
+from particleseg.io.volumes import read_volume, read_volume_spacing
 from particleseg.nearest_index import nearest_source_index
 from particleseg.targets import border_core_to_instance, filter_small_particles
 
@@ -43,6 +44,10 @@ def test_predict_equals_in_memory_postprocessing(tiny_checkpoint, tmp_path, size
         assert tif.is_imagej and tif.imagej_metadata["spacing"] == 0.5
         assert tif.series[0].dtype == np.uint16
         np.testing.assert_array_equal(tif.asarray(), expected)
+    ome = out / "instances.ome.zarr"  # the NGFF copy: same ids, the scan's scale
+    np.testing.assert_array_equal(np.asarray(read_volume(ome)), expected)
+    assert read_volume_spacing(ome) == (0.5, 0.5, 0.5)
+    assert summary["disk_bytes"]["outputs"]["instances.ome.zarr"] > 0
     assert summary["particles"] == int(expected.max())
     assert summary["windows"]["forward_passes"] == summary["windows"]["plain_sliding_window"]
     assert json.loads((out / "summary.json").read_text())["particles"] == summary["particles"]

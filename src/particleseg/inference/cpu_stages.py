@@ -19,6 +19,7 @@ from particleseg.inference.inputs import ScanInput
 from particleseg.inference.plan import ChunkPlan
 from particleseg.inference.run_state import Stages, folder_bytes, peak_rss_bytes
 from particleseg.io.imagej import label_tiff_dtype, write_label_tiff
+from particleseg.io.ome_zarr import write_label_ome_zarr
 from particleseg.postprocess import (
     HALO,
     StageBar,
@@ -176,9 +177,12 @@ def dask_scheduler(dask: dict):
 def finish_outputs(
     out: Path, work: Path, scan: ScanInput, outputs: dict, n_labels: int
 ) -> tuple[dict[str, int], list[str]]:
-    """Move the results into ``out`` (idempotent) and write the TIFF copy.
+    """Move the results into ``out`` (idempotent) and write the viewers' copies of the labels.
 
-    The TIFF copy is an ImageJ label TIFF (:func:`particleseg.io.imagej.write_label_tiff`:
+    ``instances.ome.zarr`` (``outputs["ome_zarr"]``, on unless false): an OME-Zarr (NGFF 0.4)
+    multiscale label image with the scan's scale and unit, which napari and the NGFF viewers
+    open (:func:`particleseg.io.ome_zarr.write_label_ome_zarr`). The TIFF copy is an ImageJ
+    label TIFF (:func:`particleseg.io.imagej.write_label_tiff`:
     uint16 below 65,536 particles, else float32) that Fiji opens with the scan's scale, written
     when it takes at most ``outputs["tiff_max_bytes"]``.
 
@@ -198,6 +202,11 @@ def finish_outputs(
         if wanted and dst.exists():
             written[name] = folder_bytes(dst)
     final = zarr.open_array(str(out / "instances.zarr"), mode="r")
+    if outputs.get("ome_zarr", True):
+        path = write_label_ome_zarr(
+            out / "instances.ome.zarr", final, scan.spacing, scan.unit, name=scan.name
+        )
+        written["instances.ome.zarr"] = folder_bytes(path)
     dtype, _ = label_tiff_dtype(n_labels)
     size = final.size * (dtype.itemsize if dtype is not None else 0)
     if size <= float(outputs.get("tiff_max_bytes", 2**31)):

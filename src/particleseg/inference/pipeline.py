@@ -95,7 +95,8 @@ def predict_scan(
         postprocess: ``halo``, ``small_core_distance``, ``small_core_fraction``,
             ``small_core_max_distance``, ``min_relative_size``, ``connectivity``; a missing or
             None value takes the model's tuned threshold, else the built-in default.
-        outputs: ``tiff_max_bytes``, ``border_core``, ``probabilities``, ``keep_work``.
+        outputs: ``ome_zarr``, ``tiff_max_bytes``, ``border_core``, ``probabilities``,
+            ``keep_work``.
         dask: ``address`` (a dask.distributed scheduler, None for local threads),
             ``num_workers``.
         overwrite: replace a complete result (or an unfinished run with other settings).

@@ -188,7 +188,14 @@ def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool)
     if overwrite:
         if is_rank0 and out.exists():
             # OUTPUT_FILES: the overlay and the report (inference.reports) beside the labels
-            for name in (SUMMARY, WORK, "instances.zarr", "instances.tif", *OUTPUT_FILES):
+            for name in (
+                SUMMARY,
+                WORK,
+                "instances.zarr",
+                "instances.tif",
+                "instances.ome.zarr",
+                *OUTPUT_FILES,
+            ):
                 path = out / name
                 if path.is_dir():
                     shutil.rmtree(path)
