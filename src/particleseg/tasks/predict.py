@@ -7,11 +7,16 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 
-def predict(cfg: DictConfig) -> list[dict]:
+def predict(cfg: DictConfig, callbacks: list | None = None) -> list[dict]:
     """Segment a scan, or every sample of a dataset folder, with a trained model.
 
     Writes per scan ``OUTPUT/NAME/`` (see :mod:`particleseg.inference.pipeline`) and prints a
     one-line summary of each.
+
+    Args:
+        cfg: the composed predict config (``conf/predict/predict.yaml``).
+        callbacks: Lightning callbacks added to the network stage's trainer (the napari
+            widget's progress bar and cancel button).
 
     Returns:
         The summaries (on global rank 0; empty on the other ranks).
@@ -43,7 +48,7 @@ def predict(cfg: DictConfig) -> list[dict]:
 
     inference = OmegaConf.to_container(cfg.inference, resolve=True)
     postprocess = OmegaConf.to_container(cfg.postprocess, resolve=True)
-    trainer = instantiate(cfg.trainer)
+    trainer = instantiate(cfg.trainer, callbacks=list(callbacks or []))
     out_root = Path(cfg.output)
     single = input_kind(Path(source)) in ("volume", "slices")  # else one folder per scan
     if cfg.get("dry_run"):
