@@ -71,36 +71,43 @@ def test_the_wheel_installs_and_predicts_outside_the_checkout(tmp_path):
     subprocess.run(install, check=True)
 
     work = tmp_path / "elsewhere"
-    work.mkdir()
+    (work / "scans").mkdir(parents=True)
     rng = np.random.default_rng(0)
-    scan = np.full((24, 28, 28), 1000, np.uint16)
-    scan[6:16, 8:20, 8:20] = 3000
-    np.save(work / "tiny.npy", scan + rng.integers(0, 50, scan.shape).astype(np.uint16))
+    metadata = {}
+    for i, name in enumerate(("a", "b", "c")):  # a folder of 3 small scans, one metadata.json
+        scan = np.full((24, 28 + 2 * i, 28), 1000, np.uint16)
+        scan[6:16, 8:20, 8:20] = 3000
+        np.save(work / "scans" / f"{name}.npy", scan + rng.integers(0, 50, scan.shape, np.uint16))
+        metadata[name] = {"spacing": [0.5, 0.5, 0.5], "unit": "um", "particle_size_px": 10}
+    (work / "scans" / "metadata.json").write_text(json.dumps(metadata))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    where = subprocess.run(
-        [str(python), "-c", "import particleseg; print(particleseg.__file__)"],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=work,
-        env=env,
-    ).stdout.strip()
+
+    def installed(code: str) -> str:
+        done = subprocess.run(
+            [str(python), "-c", code], check=True, capture_output=True, text=True, cwd=work, env=env
+        )
+        return done.stdout.strip()
+
+    where = installed("import particleseg; print(particleseg.__file__)")
     assert Path(where).is_relative_to(venv), where
-    command = [
-        str(bin_dir / "particleseg"),
-        "predict",
-        "input=tiny.npy",
-        "particle_size_px=10",
-        "output=out",
-        "outputs.analysis=false",
-        "outputs.overlay=false",
-    ]
+    # napari finds the plugin through the wheel's entry point and its packaged manifest
+    manifest = installed(
+        "from importlib.metadata import entry_points; "
+        "(e,) = entry_points(group='napari.manifest', name='particleseg'); "
+        "from importlib.resources import files; "
+        "print(files(e.value.split(':')[0]) / e.value.split(':')[1])"
+    )
+    assert Path(manifest).is_file() and Path(manifest).is_relative_to(venv), manifest
+    command = [str(bin_dir / "particleseg"), "predict", "-i", "scans", "-o", "out"]
+    command += ["outputs.analysis=false", "outputs.overlay=false"]
     done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads((work / "out" / "summary.json").read_text())
-    assert summary["model"]["path"].endswith("default.ckpt")
-    assert Path(summary["model"]["path"]).is_relative_to(venv)
-    assert (work / "out" / "instances.zarr").is_dir()
+    for name in ("a", "b", "c"):
+        summary = json.loads((work / "out" / name / "summary.json").read_text())
+        assert summary["model"]["path"].endswith("default.ckpt")
+        assert Path(summary["model"]["path"]).is_relative_to(venv)
+        assert summary["spacing"] == [0.5, 0.5, 0.5]
+        assert (work / "out" / name / "instances.ome.zarr" / ".zattrs").is_file()
     # engine=auto: OpenVINO on this CPU, its converted model in the (test's) cache
     assert summary["windows"]["engine"]["engine"] == "openvino"
     assert list((Path(os.environ["XDG_CACHE_HOME"]) / "particleseg" / "openvino").glob("*.xml"))

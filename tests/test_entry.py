@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from particleseg.entry import guarded, quiet_third_party, take_debug_flag
+from particleseg.entry import guarded, quiet_third_party, take_debug_flag, take_option_flags
 
 
 def test_deprecations_of_libraries_are_hidden_but_ours_show():
@@ -45,3 +45,25 @@ def test_debug_flag_is_taken_out_and_lets_the_exception_through():
     with pytest.raises(ValueError):
         guarded("predict.py", lambda: (_ for _ in ()).throw(ValueError("x")))
     take_debug_flag([])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-i", "scans/", "-o", "out"], ["input=scans/", "output=out"]),
+        (["--input=a b.tif", "--model", "m.ckpt", "x=1"], ["input=a b.tif", "model=m.ckpt", "x=1"]),
+        (["input=s.tif", "--dry-run"], ["input=s.tif", "--dry-run"]),
+    ],
+)
+def test_short_options_become_overrides(args, expected):
+    argv = ["particleseg predict", *args]
+    take_option_flags(argv)
+    assert argv == ["particleseg predict", *expected]
+
+
+@pytest.mark.parametrize("args", [["-i"], ["-o", "--debug"]])
+def test_a_short_option_without_its_value_stops_with_status_2(args, capsys):
+    with pytest.raises(SystemExit) as stop:
+        take_option_flags(["particleseg predict", *args])
+    assert stop.value.code == 2
+    assert "needs a value" in capsys.readouterr().err

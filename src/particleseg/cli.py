@@ -18,7 +18,13 @@ import hydra
 from omegaconf import DictConfig
 
 import particleseg.config  # noqa: F401  (registers the resolvers the configs use)
-from particleseg.entry import guarded, quiet_third_party, take_debug_flag, take_dry_run_flag
+from particleseg.entry import (
+    guarded,
+    quiet_third_party,
+    take_debug_flag,
+    take_dry_run_flag,
+    take_option_flags,
+)
 
 
 def _prog() -> str:
@@ -57,12 +63,13 @@ def _evaluate(cfg: DictConfig) -> None:
     guarded(_prog(), lambda: evaluate(cfg))
 
 
-def _hydra(fn: Callable[[], object], *extra: str, dry_run: bool = False) -> Callable:
+def _hydra(fn: Callable[[], object], *extra: str, predict_flags: bool = False) -> Callable:
     def run(args: list[str]) -> int:
         sys.argv[1:] = [*extra, *args]
         take_debug_flag()
-        if dry_run:
+        if predict_flags:  # --dry-run, -i/-o/-m
             take_dry_run_flag()
+            take_option_flags()
         fn()
         return 0
 
@@ -93,7 +100,7 @@ def _export(args: list[str]) -> int:
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "predict": (
         "segment the particles of a scan, a folder of scans or a dataset",
-        _hydra(_predict, dry_run=True),
+        _hydra(_predict, predict_flags=True),
     ),
     "train": ("train the border-core U-Net (experiment=NAME, resume=RUN_DIR)", _hydra(_train)),
     "evaluate": (
@@ -118,6 +125,7 @@ commands:
 
 Examples:
   particleseg predict input=scan.tif particle_size_px=40
+  particleseg predict -i scans/ -o results/      each scan into results/NAME/
   particleseg predict input=scans/ --dry-run
   particleseg train experiment=cpu_small
   particleseg COMMAND --help      every option of a command

@@ -67,6 +67,44 @@ def take_dry_run_flag(argv: list[str] | None = None) -> bool:
     return given
 
 
+#: Short options of ``particleseg predict`` and the overrides they stand for.
+PREDICT_FLAGS = {
+    "-i": "input",
+    "--input": "input",
+    "-o": "output",
+    "--output": "output",
+    "-m": "model",
+    "--model": "model",
+}
+
+
+def take_option_flags(argv: list[str] | None = None, flags: dict[str, str] = PREDICT_FLAGS) -> None:
+    """Turn ``-i X`` / ``--input X`` / ``--input=X`` (``flags``) into Hydra overrides ``input=X``.
+
+    Newcomers type the options of cellpose and nnU-Net; Hydra itself only takes ``key=value``.
+
+    Raises:
+        SystemExit: status 2 with a message when a flag has no value.
+    """
+    argv = sys.argv if argv is None else argv
+    out, i = argv[:1], 1
+    while i < len(argv):
+        arg = argv[i]
+        flag, eq, value = arg.partition("=")
+        if flag in flags and eq:
+            out.append(f"{flags[flag]}={value}")
+        elif arg in flags:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                print(f"{argv[0]}: {arg} needs a value ({flags[arg]})", file=sys.stderr)
+                raise SystemExit(2)
+            out.append(f"{flags[arg]}={argv[i + 1]}")
+            i += 1
+        else:
+            out.append(arg)
+        i += 1
+    argv[:] = out
+
+
 def quiet_third_party() -> None:
     """Keep the libraries' tips and deprecation notices out of a user's console.
 
