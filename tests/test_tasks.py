@@ -209,3 +209,22 @@ def test_help_is_written_for_people_and_names_only_its_own_settings(script, must
     for text in must_not:
         assert text not in done.stdout, text
     assert "Examples:" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_train_without_wandb_says_to_install_the_train_extra_or_log_to_csv(monkeypatch):
+    import importlib.util
+
+    from omegaconf import OmegaConf
+
+    from particleseg.tasks.train import check_logger_installed
+
+    wandb = {"wandb": {"_target_": "lightning.pytorch.loggers.WandbLogger"}}
+    csv = {"csv": {"_target_": "lightning.pytorch.loggers.CSVLogger"}}
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "wandb" else find_spec(n, *a)
+    )
+    with pytest.raises(ValueError, match=r"particleseg\[train\]'.*logger=csv"):
+        check_logger_installed(OmegaConf.create({"logger": {**wandb, **csv}}))
+    check_logger_installed(OmegaConf.create({"logger": csv}))
+    check_logger_installed(OmegaConf.create({"logger": None}))
