@@ -76,7 +76,7 @@ def naive_metrics(pred, ref, match_threshold=0.1, merge_fraction=0.5, pq_iou=0.5
         "f1_match": f1_match,
         "f1_instance": f1_instance,
         "merger_ratio": merged / n_ref if n_ref else 0.0,
-        "splitter_ratio": split / n_pred if n_pred else 0.0,
+        "splitter_ratio": split / n_ref if n_ref else 0.0,
         "pq": pq,
         "sq": sq,
         "rq": rq,
@@ -145,6 +145,25 @@ def test_merge_of_two_particles():
     assert m["pq"] == m["sq"] == m["rq"] == 0.0
 
 
+def test_splitter_ratio_divides_by_the_reference_particles():
+    """Hand-computed: 4 reference particles, one split in two, one in three, two whole.
+
+    Groups {a1, a2} and {b1, b2, b3}: (2 + 3) - 2 groups = 3 extra particles; P = 4 reference
+    particles, so SplitterRatio = 3 / 4 (dividing by the 7 predicted ones would give 3 / 7).
+    """
+    ref = np.zeros((4, 4, 24), np.uint32)
+    pred = np.zeros_like(ref)
+    for i in range(4):
+        ref[:, :, 6 * i : 6 * i + 6] = i + 1
+    pred[:, :, 0:3], pred[:, :, 3:6] = 1, 2  # reference 1 in two halves
+    pred[:, :, 6:8], pred[:, :, 8:10], pred[:, :, 10:12] = 3, 4, 5  # reference 2 in three
+    pred[:, :, 12:18], pred[:, :, 18:24] = 6, 7  # references 3 and 4 whole
+    m = evaluate_instances(pred, ref)
+    assert (m["n_ref"], m["n_pred"], m["n_splitters"]) == (4, 7, 2)
+    assert m["splitter_ratio"] == 3 / 4
+    assert m["merger_ratio"] == 0.0
+
+
 def test_split_in_three():
     ref = np.zeros((8, 5, 5), np.uint32)
     ref[1:7, 0:4, 0:4] = 5  # 96 voxels
@@ -159,7 +178,7 @@ def test_split_in_three():
     assert m["f1_match"] == 0.5
     assert m["f1_instance"] == pytest.approx(0.5 / 3, abs=1e-15)
     assert m["n_splitters"] == 1
-    assert m["splitter_ratio"] == pytest.approx(2 / 3, abs=1e-15)  # (3 - 1) / 3 predictions
+    assert m["splitter_ratio"] == 2.0  # (3 - 1) / 1 reference particle (the paper's P)
     assert m["n_mergers"] == 0 and m["merger_ratio"] == 0.0
     assert (m["pq_tp"], m["pq_fp"], m["pq_fn"]) == (0, 3, 1)
     assert m["pq"] == 0.0

@@ -203,7 +203,7 @@ def evaluate_table(
     n_mergers, merged = _group_stats(table.pair_pred_index, ref_fraction, n_pred, merge_fraction)
     n_splitters, split = _group_stats(table.pair_ref_index, pred_fraction, n_ref, merge_fraction)
     merger_ratio = merged / n_ref if n_ref else 0.0
-    splitter_ratio = split / n_pred if n_pred else 0.0
+    splitter_ratio = split / n_ref if n_ref else 0.0  # P is the reference's (paper, eq. 6)
 
     # Panoptic quality: pairs with IoU > pq_iou >= 0.5 are unique matches by construction.
     iou = pair_iou(table)
@@ -267,7 +267,8 @@ def evaluate_instances(
     * ``splitter_ratio``: the same with the roles of prediction and reference swapped
       literally: a reference particle is split when two or more predicted particles each have at
       least ``merge_fraction`` of their voxels inside it, and ``splitter_ratio = sum over groups
-      of (group size - 1) / n_pred`` (note: divided by the number of *predicted* particles);
+      of (group size - 1) / n_ref``: both ratios divide by the number of *reference* particles
+      (the paper's P, eq. 5-6; versions before December 2026 divided this one by ``n_pred``);
       ``n_splitters`` = number of split reference particles.
     * ``pq``: panoptic quality. ``pq_tp`` = pairs with ``IoU > pq_iou`` (unique for
       ``pq_iou >= 0.5``), ``pq_fp = n_pred - pq_tp``, ``pq_fn = n_ref - pq_tp``;
