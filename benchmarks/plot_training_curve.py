@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from particleseg.metrics.report import read_metric_history
+from particleseg.evaluation.tables import read_metric_history
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,9 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from particleseg.evaluation.tables import replace_between_markers  # noqa: E402
 from particleseg.io import read_volume  # noqa: E402
 from particleseg.metrics import evaluate_instances  # noqa: E402
-from particleseg.metrics.results import replace_between_markers  # noqa: E402
 from particleseg.synth.sample import bundled_sample  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 import json
 
-from particleseg.metrics.results import BEGIN, END
+from particleseg.evaluation.tables import BEGIN, END
 from particleseg.results_ablation import COLUMNS, ablation_rows, main
 
 

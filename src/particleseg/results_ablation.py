@@ -85,7 +85,7 @@ def ablation_rows(
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``python -m particleseg.results_ablation PAGE LABEL=FOLDER ...``."""
-    from particleseg.metrics.results import markdown_table, replace_between_markers
+    from particleseg.evaluation.tables import markdown_table, replace_between_markers
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("page", type=Path)

@@ -177,7 +177,8 @@ def discard_unstarted_run(run_dir: str | Path) -> bool:
 
 def _write_curves(run_dir: Path, title: str) -> None:
     """``curves.png`` from the CSV logger's files, when there are any."""
-    from particleseg.metrics.report import plot_training_curves, read_metric_history
+    from particleseg.evaluation.tables import read_metric_history
+    from particleseg.viz.figures import plot_training_curves
 
     files = sorted(
         (run_dir / "csv").glob("version_*/metrics.csv"),

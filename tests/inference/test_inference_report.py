@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from particleseg.config import CONF_DIR
-from particleseg.metrics.results import BEGIN, END
+from particleseg.evaluation.tables import BEGIN, END
 from particleseg.synth.dataset import build_dataset
 from particleseg.tasks import evaluate
 

@@ -13,7 +13,7 @@ import zarr
 
 from particleseg.analysis.report import REPORT_FILES
 from particleseg.inference.inputs import ScanInput
-from particleseg.synth.preview import save_slices_png
+from particleseg.viz.slices import save_slices_png
 
 OVERLAY = "overlay.png"
 #: Everything this module writes into a scan's output folder.

@@ -22,16 +22,16 @@ def evaluate(cfg: DictConfig) -> dict:
     Returns:
         The summary: per split, the mean of every score and the summed counts.
     """
-    from particleseg.io import load_dataset, read_sample, read_volume
-    from particleseg.metrics.report import (
+    from particleseg.evaluation.tables import (
         REPORT_SCORES,
         format_distribution_table,
         format_table,
-        plot_metric_bars,
         summarize,
         write_json,
         write_rows_csv,
     )
+    from particleseg.io import load_dataset, read_sample, read_volume
+    from particleseg.viz.figures import plot_metric_bars
 
     if cfg.get("task") == "report":  # python evaluate.py --config-name report
         from particleseg.tasks.report import run_report

@@ -63,10 +63,10 @@ def baseline_segmenters(cfg: DictConfig, dataset, out: Path) -> dict[str, Any]:
 
 def run_report(cfg: DictConfig) -> dict:
     """Run the whole report (see the module docstring); returns the summary per method."""
+    from particleseg.evaluation.tables import summarize, write_json, write_rows_csv
     from particleseg.io import load_dataset, read_sample, read_volume
     from particleseg.metrics.examples import find_examples
-    from particleseg.metrics.report import summarize, write_json, write_rows_csv
-    from particleseg.metrics.results import plot_example, plot_scores
+    from particleseg.viz.figures import plot_example, plot_scores
 
     tests = load_test_sets(cfg)
     out = Path(cfg.output_dir)
@@ -165,9 +165,8 @@ def _typical(found: list[tuple[str, dict]], kind: str) -> tuple[str, dict]:
 
 def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
     """The generated part of the results page (between its markers)."""
+    from particleseg.evaluation.tables import REPORT_SCORES, markdown_table, replace_between_markers
     from particleseg.metrics.distribution import DIST_KEYS
-    from particleseg.metrics.report import REPORT_SCORES
-    from particleseg.metrics.results import markdown_table, replace_between_markers
 
     md = Path(cfg.results_md)
     rel = Path(cfg.figures_dir).resolve().relative_to(md.parent.resolve())
@@ -233,7 +232,7 @@ def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
 
 def write_readme_table(readme: Path, tests: list[str], summary: dict) -> None:
     """The mean scores per test set and method, between the README's ``results`` markers."""
-    from particleseg.metrics.results import markdown_table, replace_between_markers
+    from particleseg.evaluation.tables import markdown_table, replace_between_markers
 
     keys = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")
     header = ["test set", "method", "F1", "F1_match", "F1_instance", "MergerRatio"]

@@ -1,17 +1,21 @@
-"""The evaluation report's figures and Markdown: methods side by side per split (no torch)."""
+"""Figures of the evaluation and of training: scores per method and split, examples, curves.
+
+matplotlib's object API only (``Figure``, no pyplot state), imported when a figure is drawn;
+PNGs are written atomically.
+"""
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from particleseg.evaluation.tables import REPORT_SCORES
 from particleseg.io.atomic import write_bytes_atomic
-from particleseg.metrics.report import REPORT_SCORES
 
-BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 LOWER_IS_BETTER = ("merger_ratio", "splitter_ratio")
 
 
@@ -75,7 +79,7 @@ def plot_example(
     """
     from matplotlib.figure import Figure
 
-    from particleseg.synth.preview import outline_overlay
+    from particleseg.viz.slices import outline_overlay
 
     z, y, x = example["center"]
     half = crop // 2
@@ -95,30 +99,72 @@ def plot_example(
     _savefig(fig, path)
 
 
-def _fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+def plot_metric_bars(path: Path, rows: Sequence[dict], metric: str, title: str = "") -> None:
+    """One bar per sample, coloured by split, with the per-split mean as a dashed line."""
+    from matplotlib.figure import Figure
+
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    colours = {s: f"C{i}" for i, s in enumerate(splits)}
+    fig = Figure(figsize=(max(4.0, 0.5 * len(rows) + 2), 3.2), dpi=100)
+    ax = fig.subplots()
+    ax.bar(range(len(rows)), [r[metric] for r in rows], color=[colours[r["split"]] for r in rows])
+    for s in splits:
+        idx = [i for i, r in enumerate(rows) if r["split"] == s]
+        mean = sum(rows[i][metric] for i in idx) / len(idx)
+        ax.hlines(
+            mean,
+            min(idx) - 0.4,
+            max(idx) + 0.4,
+            colors=colours[s],
+            linestyles="--",
+            label=f"{s} mean {mean:.3f}",
+        )
+    ax.set_xticks(
+        range(len(rows)), [r["sample"] for r in rows], rotation=60, ha="right", fontsize=7
+    )
+    ax.set_ylabel(metric)
+    top = max([r[metric] for r in rows] + [1e-9])
+    ax.set_ylim(
+        0,
+        1.05
+        if metric not in ("merger_ratio", "splitter_ratio")
+        else max(0.05, math.ceil(top * 120) / 100),
+    )
+    ax.set_title(title or metric)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    write_bytes_atomic(Path(path), buf.getvalue())
 
 
-def markdown_table(header: Sequence[str], lines: Sequence[Sequence]) -> str:
-    """A GitHub Markdown table."""
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_fmt(v) for v in line) + " |" for line in lines]
-    return "\n".join(out)
+def plot_training_curves(
+    path: Path,
+    history: dict[str, list[tuple[int, float]]],
+    metrics: Sequence[str] = ("val/f1_instance", "val/f1_match", "val/f1", "val/pq"),
+    title: str = "",
+) -> None:
+    """Validation metrics against epoch (left) and the training loss (right), as a PNG."""
+    from matplotlib.figure import Figure
 
-
-def replace_between_markers(path: Path, generated: str, heading: str, name: str = "report") -> None:
-    """Write ``generated`` between the markers ``<!-- NAME:begin/end -->`` of ``path``.
-
-    The rest of the file is kept. A missing file is created with ``heading`` and the markers; a
-    file without them gets them appended.
-    """
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    block = f"{begin}\n{generated.rstrip()}\n{end}"
-    text = path.read_text() if path.exists() else f"# {heading}\n\n{begin}\n{end}\n"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        tail = rest.split(end, 1)[1]
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    write_bytes_atomic(path, text.encode())
+    fig = Figure(figsize=(9, 3.4), dpi=100)
+    ax, ax_loss = fig.subplots(1, 2)
+    for m in metrics:
+        if history.get(m):
+            e, v = zip(*history[m], strict=True)
+            ax.plot(e, v, marker="o", ms=3, label=m.split("/")[-1])
+    ax.set_xlabel("epoch")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or "validation")
+    if history.get("train/loss"):
+        e, v = zip(*history["train/loss"], strict=True)
+        ax_loss.plot(e, v, color="C3")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_title("train/loss (Dice + CE, deep supervision)")
+    ax_loss.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    write_bytes_atomic(Path(path), buf.getvalue())

@@ -1,4 +1,5 @@
-from particleseg.metrics.report import plot_training_curves, read_metric_history
+from particleseg.evaluation.tables import read_metric_history
+from particleseg.viz.figures import plot_training_curves
 
 
 def test_history_joins_resumed_csv_files_and_plots(tmp_path):

@@ -1,4 +1,7 @@
-"""Tables, summaries and bar charts of per-sample scores (no torch)."""
+"""The evaluation's tables: per-sample rows summarised per split, CSV, JSON and Markdown.
+
+Numbers and text only (no plotting, no torch); the figures are :mod:`particleseg.viz.figures`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ from particleseg.metrics.distribution import DIST_KEYS
 #: The scores a report shows per sample and split (mixed directions: the merger and splitter
 #: ratios are lower-is-better; :data:`particleseg.metrics.SCORE_KEYS` holds higher-is-better).
 REPORT_SCORES = ("f1", "f1_match", "f1_instance", "merger_ratio", "splitter_ratio", "pq")
+
 COUNTS = ("n_ref", "n_pred", "tp", "fp", "fn", "n_mergers", "n_splitters")
+
+BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 
 
 def summarize(rows: Sequence[dict]) -> dict:
@@ -129,45 +135,6 @@ def write_json(path: Path, obj) -> None:
     write_json_atomic(path, obj)
 
 
-def plot_metric_bars(path: Path, rows: Sequence[dict], metric: str, title: str = "") -> None:
-    """One bar per sample, coloured by split, with the per-split mean as a dashed line."""
-    from matplotlib.figure import Figure
-
-    splits = list(dict.fromkeys(r["split"] for r in rows))
-    colours = {s: f"C{i}" for i, s in enumerate(splits)}
-    fig = Figure(figsize=(max(4.0, 0.5 * len(rows) + 2), 3.2), dpi=100)
-    ax = fig.subplots()
-    ax.bar(range(len(rows)), [r[metric] for r in rows], color=[colours[r["split"]] for r in rows])
-    for s in splits:
-        idx = [i for i, r in enumerate(rows) if r["split"] == s]
-        mean = sum(rows[i][metric] for i in idx) / len(idx)
-        ax.hlines(
-            mean,
-            min(idx) - 0.4,
-            max(idx) + 0.4,
-            colors=colours[s],
-            linestyles="--",
-            label=f"{s} mean {mean:.3f}",
-        )
-    ax.set_xticks(
-        range(len(rows)), [r["sample"] for r in rows], rotation=60, ha="right", fontsize=7
-    )
-    ax.set_ylabel(metric)
-    top = max([r[metric] for r in rows] + [1e-9])
-    ax.set_ylim(
-        0,
-        1.05
-        if metric not in ("merger_ratio", "splitter_ratio")
-        else max(0.05, math.ceil(top * 120) / 100),
-    )
-    ax.set_title(title or metric)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    write_bytes_atomic(Path(path), buf.getvalue())
-
-
 def read_metric_history(paths: Sequence[Path]) -> dict[str, list[tuple[int, float]]]:
     """``{metric: [(epoch, value), ...]}`` from Lightning CSVLogger ``metrics.csv`` files.
 
@@ -188,33 +155,30 @@ def read_metric_history(paths: Sequence[Path]) -> dict[str, list[tuple[int, floa
     return {k: sorted(v.items()) for k, v in history.items()}
 
 
-def plot_training_curves(
-    path: Path,
-    history: dict[str, list[tuple[int, float]]],
-    metrics: Sequence[str] = ("val/f1_instance", "val/f1_match", "val/f1", "val/pq"),
-    title: str = "",
-) -> None:
-    """Validation metrics against epoch (left) and the training loss (right), as a PNG."""
-    from matplotlib.figure import Figure
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
-    fig = Figure(figsize=(9, 3.4), dpi=100)
-    ax, ax_loss = fig.subplots(1, 2)
-    for m in metrics:
-        if history.get(m):
-            e, v = zip(*history[m], strict=True)
-            ax.plot(e, v, marker="o", ms=3, label=m.split("/")[-1])
-    ax.set_xlabel("epoch")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title or "validation")
-    if history.get("train/loss"):
-        e, v = zip(*history["train/loss"], strict=True)
-        ax_loss.plot(e, v, color="C3")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_title("train/loss (Dice + CE, deep supervision)")
-    ax_loss.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    write_bytes_atomic(Path(path), buf.getvalue())
+
+def markdown_table(header: Sequence[str], lines: Sequence[Sequence]) -> str:
+    """A GitHub Markdown table."""
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_fmt(v) for v in line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def replace_between_markers(path: Path, generated: str, heading: str, name: str = "report") -> None:
+    """Write ``generated`` between the markers ``<!-- NAME:begin/end -->`` of ``path``.
+
+    The rest of the file is kept. A missing file is created with ``heading`` and the markers; a
+    file without them gets them appended.
+    """
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{generated.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else f"# {heading}\n\n{begin}\n{end}\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    write_bytes_atomic(path, text.encode())
