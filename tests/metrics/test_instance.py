@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from particleseg.metrics import METRIC_KEYS, evaluate_instances, evaluate_table, overlap_table
+from particleseg.metrics import (
+    METRIC_KEYS,
+    evaluate_instances,
+    evaluate_table,
+    overlap_table,
+    pooled_scores,
+)
 
 SCORES = ("f1", "f1_match", "f1_instance", "pq", "sq", "rq")
 COUNTS = ("tp", "fp", "fn", "n_pred", "n_ref", "n_mergers", "n_splitters")
@@ -90,6 +96,12 @@ def naive_metrics(pred, ref, match_threshold=0.1, merge_fraction=0.5, pq_iou=0.5
         "pq_tp": pq_tp,
         "pq_fp": pq_fp,
         "pq_fn": pq_fn,
+        "fg_intersection": int((pred_fg & ref_fg).sum()),
+        "fg_total": denom,
+        "dice_sum": sum(matched_dice),
+        "iou_sum": sum(pq_pairs),
+        "n_merged": merged,
+        "n_split": split,
     }
 
 
@@ -143,6 +155,31 @@ def test_merge_of_two_particles():
     # IoU = 8/16 = 0.5 is not > 0.5.
     assert (m["pq_tp"], m["pq_fp"], m["pq_fn"]) == (0, 1, 2)
     assert m["pq"] == m["sq"] == m["rq"] == 0.0
+
+
+def test_pooled_scores_equal_the_images_side_by_side_in_one_volume():
+    """Pooling adds counts and sums; the independent check is one volume holding all images."""
+    rng = np.random.default_rng(7)
+    pairs = []
+    for i in range(3):
+        ref = rng.integers(0, 4, (6, 7, 5 + i)).astype(np.uint32)
+        pred = np.where(rng.random(ref.shape) < 0.8, ref, rng.integers(0, 5, ref.shape))
+        pairs.append((pred.astype(np.uint32), ref))
+    rows = [evaluate_instances(p, r) for p, r in pairs]
+    gap = np.zeros((6, 7, 1), np.uint32)
+    offset, preds, refs = 0, [], []
+    for p, r in pairs:  # distinct ids per image, a background gap between them
+        preds += [np.where(p > 0, p + offset, 0), gap]
+        refs += [np.where(r > 0, r + offset, 0), gap]
+        offset += 10
+    whole = evaluate_instances(np.concatenate(preds, 2), np.concatenate(refs, 2))
+    pooled = pooled_scores(rows)
+    assert list(pooled) == list(METRIC_KEYS)
+    for key in METRIC_KEYS:
+        assert pooled[key] == pytest.approx(whole[key], abs=1e-12), key
+    assert pooled_scores(rows[:1]) == rows[0]
+    with pytest.raises(ValueError, match="no images"):
+        pooled_scores([])
 
 
 def test_splitter_ratio_divides_by_the_reference_particles():

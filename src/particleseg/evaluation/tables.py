@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from particleseg.io.atomic import write_bytes_atomic, write_json_atomic
+from particleseg.metrics import SUM_KEYS, pooled_scores
 from particleseg.metrics.distribution import DIST_KEYS
 
 #: The scores a report shows per sample and split (mixed directions: the merger and splitter
@@ -34,7 +35,10 @@ def summarize(rows: Sequence[dict]) -> dict:
         ``{split: {"n_samples": int, "mean": {score: float}, "total": {count: int}}}`` with an
         extra ``"all"`` entry; rows with the size-distribution errors of
         :func:`particleseg.metrics.distribution.size_distribution_errors` add
-        ``"mean_abs": {key: mean of |relative error|}`` (NaNs skipped).
+        ``"mean_abs": {key: mean of |relative error|}`` (NaNs skipped); rows with the sums of
+        :data:`particleseg.metrics.SUM_KEYS` add ``"pooled": {score: float}``, the scores of the
+        split's scans pooled as one (:func:`particleseg.metrics.pooled_scores`) beside the
+        per-scan mean.
     """
     groups: dict[str, list[dict]] = {}
     for row in rows:
@@ -47,6 +51,11 @@ def summarize(rows: Sequence[dict]) -> dict:
             "mean": {k: sum(float(r[k]) for r in members) / len(members) for k in REPORT_SCORES},
             "total": {k: int(sum(int(r[k]) for r in members)) for k in COUNTS},
             **({"mean_abs": _mean_abs(members)} if DIST_KEYS[0] in members[0] else {}),
+            **(
+                {"pooled": {k: pooled_scores(members)[k] for k in REPORT_SCORES}}
+                if all(k in members[0] for k in SUM_KEYS)
+                else {}
+            ),
         }
         for split, members in groups.items()
     }

@@ -24,6 +24,9 @@ from particleseg.metrics.overlap import OverlapTable, overlap_table
 __all__ = [
     "METRIC_KEYS",
     "SCORE_KEYS",
+    "SUM_KEYS",
+    "pooled_scores",
+    "scores_from_sums",
     "evaluate_instances",
     "evaluate_table",
     "greedy_match",
@@ -54,7 +57,16 @@ METRIC_KEYS: tuple[str, ...] = (
     "pq_tp",
     "pq_fp",
     "pq_fn",
+    "fg_intersection",
+    "fg_total",
+    "dice_sum",
+    "iou_sum",
+    "n_merged",
+    "n_split",
 )
+
+#: The sums behind the scores (besides the counts), kept so that images can be pooled.
+SUM_KEYS: tuple[str, ...] = METRIC_KEYS[-6:]
 
 
 def pair_dice(table: OverlapTable) -> np.ndarray:
@@ -178,46 +190,62 @@ def evaluate_table(
         raise ValueError(f"pq_iou must lie in [0.5, 1), got {pq_iou}")
 
     n_pred, n_ref = table.n_pred, table.n_ref
-    both_empty = n_pred == 0 and n_ref == 0
-
-    # Voxel-wise F1 (Dice) of the foregrounds.
-    fg_total = table.fg_pred + table.fg_ref
-    f1 = 1.0 if fg_total == 0 else 2.0 * table.fg_intersection / fg_total
-
-    # One-to-one greedy matching by Dice.
     dice = pair_dice(table)
     matched = greedy_match(table.pair_pred_index, table.pair_ref_index, dice, match_threshold)
-    tp = int(matched.size)
-    fp = n_pred - tp
-    fn = n_ref - tp
-    if both_empty:
-        f1_match = f1_instance = 1.0
-    else:
-        f1_match = 2.0 * tp / (2 * tp + fp + fn)
-        f1_instance = float(dice[matched].sum()) / (tp + fp + fn)
-
     # Mergers: predicted particles holding >= 2 reference particles (each >= merge_fraction in).
     # Splitters: reference particles holding >= 2 predicted particles (roles swapped literally).
     ref_fraction = table.pair_count / table.ref_sizes[table.pair_ref_index]
     pred_fraction = table.pair_count / table.pred_sizes[table.pair_pred_index]
     n_mergers, merged = _group_stats(table.pair_pred_index, ref_fraction, n_pred, merge_fraction)
     n_splitters, split = _group_stats(table.pair_ref_index, pred_fraction, n_ref, merge_fraction)
-    merger_ratio = merged / n_ref if n_ref else 0.0
-    splitter_ratio = split / n_ref if n_ref else 0.0  # P is the reference's (paper, eq. 6)
-
     # Panoptic quality: pairs with IoU > pq_iou >= 0.5 are unique matches by construction.
     iou = pair_iou(table)
     iou = iou[iou > pq_iou]
-    pq_tp = int(iou.size)
-    pq_fp = n_pred - pq_tp
-    pq_fn = n_ref - pq_tp
+    sums = {
+        "tp": int(matched.size),
+        "n_pred": n_pred,
+        "n_ref": n_ref,
+        "n_mergers": n_mergers,
+        "n_splitters": n_splitters,
+        "pq_tp": int(iou.size),
+        "fg_intersection": int(table.fg_intersection),
+        "fg_total": int(table.fg_pred + table.fg_ref),
+        "dice_sum": float(dice[matched].sum()),
+        "iou_sum": float(iou.sum()),
+        "n_merged": merged,
+        "n_split": split,
+    }
+    return scores_from_sums(sums)
+
+
+def scores_from_sums(sums: dict) -> dict[str, float | int]:
+    """Every metric from the counts and sums it is made of (one image, or several pooled).
+
+    Args:
+        sums: ``tp``, ``n_pred``, ``n_ref``, ``n_mergers``, ``n_splitters``, ``pq_tp``,
+            ``fg_intersection``, ``fg_total``, ``dice_sum`` (Dice of the matched pairs),
+            ``iou_sum`` (IoU of the PQ pairs), ``n_merged`` and ``n_split`` (the extra particles
+            of the merger and splitter groups).
+
+    Returns:
+        The dictionary of :func:`evaluate_instances` (keys in :data:`METRIC_KEYS` order).
+    """
+    n_pred, n_ref, tp, pq_tp = sums["n_pred"], sums["n_ref"], sums["tp"], sums["pq_tp"]
+    fg_total = sums["fg_total"]
+    both_empty = n_pred == 0 and n_ref == 0
+    f1 = 1.0 if fg_total == 0 else 2.0 * sums["fg_intersection"] / fg_total
+    fp, fn = n_pred - tp, n_ref - tp
+    pq_fp, pq_fn = n_pred - pq_tp, n_ref - pq_tp
     if both_empty:
-        sq = rq = pq = 1.0
+        f1_match = f1_instance = sq = rq = pq = 1.0
     else:
-        sq = float(iou.sum()) / pq_tp if pq_tp else 0.0
+        f1_match = 2.0 * tp / (2 * tp + fp + fn)
+        f1_instance = sums["dice_sum"] / (tp + fp + fn)
+        sq = sums["iou_sum"] / pq_tp if pq_tp else 0.0
         rq = pq_tp / (pq_tp + 0.5 * pq_fp + 0.5 * pq_fn)
         pq = sq * rq
-
+    merger_ratio = sums["n_merged"] / n_ref if n_ref else 0.0
+    splitter_ratio = sums["n_split"] / n_ref if n_ref else 0.0  # P is the reference's (eq. 6)
     return {
         "f1": float(f1),
         "f1_match": float(f1_match),
@@ -227,17 +255,39 @@ def evaluate_table(
         "pq": float(pq),
         "sq": float(sq),
         "rq": float(rq),
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "n_pred": n_pred,
-        "n_ref": n_ref,
-        "n_mergers": n_mergers,
-        "n_splitters": n_splitters,
-        "pq_tp": pq_tp,
-        "pq_fp": pq_fp,
-        "pq_fn": pq_fn,
+        "tp": int(tp),
+        "fp": int(fp),
+        "fn": int(fn),
+        "n_pred": int(n_pred),
+        "n_ref": int(n_ref),
+        "n_mergers": int(sums["n_mergers"]),
+        "n_splitters": int(sums["n_splitters"]),
+        "pq_tp": int(pq_tp),
+        "pq_fp": int(pq_fp),
+        "pq_fn": int(pq_fn),
+        **{k: sums[k] for k in SUM_KEYS},
     }
+
+
+def pooled_scores(rows) -> dict[str, float | int]:
+    """The metrics of several images pooled as one (stardist's ``by_image=False``).
+
+    Counts and sums are added over the images before the scores are formed, so a scan with many
+    particles weighs more than one with few; the mean of the per-image scores is the other view.
+    Pooling equals scoring the images placed side by side in one volume.
+
+    Args:
+        rows: results of :func:`evaluate_instances` (any mapping with the :data:`SUM_KEYS` and
+            ``tp``, ``n_pred``, ``n_ref``, ``n_mergers``, ``n_splitters``, ``pq_tp``).
+
+    Raises:
+        ValueError: for no rows.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("pooled_scores: no images to pool")
+    keys = ("tp", "n_pred", "n_ref", "n_mergers", "n_splitters", "pq_tp", *SUM_KEYS)
+    return scores_from_sums({k: sum(r[k] for r in rows) for k in keys})
 
 
 def evaluate_instances(
@@ -291,8 +341,10 @@ def evaluate_instances(
     Returns:
         A dict with the float scores ``f1``, ``f1_match``, ``f1_instance``, ``merger_ratio``,
         ``splitter_ratio``, ``pq``, ``sq``, ``rq`` and the int counts ``tp``, ``fp``, ``fn``,
-        ``n_pred``, ``n_ref``, ``n_mergers``, ``n_splitters``, ``pq_tp``, ``pq_fp``, ``pq_fn``
-        (keys in the order of :data:`METRIC_KEYS`).
+        ``n_pred``, ``n_ref``, ``n_mergers``, ``n_splitters``, ``pq_tp``, ``pq_fp``, ``pq_fn``,
+        then the sums the scores are made of (:data:`SUM_KEYS`: ``fg_intersection``,
+        ``fg_total``, ``dice_sum``, ``iou_sum``, ``n_merged``, ``n_split``), which
+        :func:`pooled_scores` adds over images (keys in the order of :data:`METRIC_KEYS`).
 
     Raises:
         ValueError: If the shapes differ (both are named), a dtype is not integer, an id is
