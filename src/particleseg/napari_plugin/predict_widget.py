@@ -23,8 +23,6 @@ from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
-from particleseg.annotation._widget_helpers import _widgets
-
 #: Label of the size field's choices; anything else is a particle diameter in voxels.
 SIZE_CHOICES = ("model", "auto")
 
@@ -161,7 +159,8 @@ class PredictTool:
     """
 
     def __init__(self, viewer: Any) -> None:
-        w = _widgets()
+        from magicgui import widgets as w  # the [napari] extra, as napari itself
+
         self.viewer = viewer
         self.output: Path | None = None
         self._cancel = threading.Event()
@@ -259,12 +258,12 @@ class PredictTool:
             self._worker = None
 
     def _on_done(self, output: Path) -> None:
-        from particleseg.napari_plugin.reader import _result_folder, read_result
+        from particleseg.napari_plugin.reader import read_result, result_folder
 
         self.output = Path(output)
-        folders = [self.output] if _result_folder(self.output) else []
+        folders = [self.output] if result_folder(self.output) else []
         if not folders and self.output.is_dir():
-            folders = sorted(p for p in self.output.iterdir() if _result_folder(p))
+            folders = sorted(p for p in self.output.iterdir() if result_folder(p))
         for folder in folders:
             for data, meta, kind in read_result(str(folder)):
                 meta = dict(meta, name=f"{folder.name} {meta['name']}")

@@ -29,7 +29,7 @@ LayerData = tuple[Any, dict[str, Any], str]
 _CONTRAST_SAMPLE = 2_000_000
 
 
-def _result_folder(path: Path) -> Path | None:
+def result_folder(path: Path) -> Path | None:
     """The result folder ``path`` is or lies in, None when it is not a particleseg result."""
     path = Path(path)
     if path.name == "instances.ome.zarr":
@@ -44,7 +44,7 @@ def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None
         if len(path) != 1:
             return None
         path = path[0]
-    return read_result if _result_folder(Path(path)) is not None else None
+    return read_result if result_folder(Path(path)) is not None else None
 
 
 def read_particles_table(path: Path) -> dict[str, np.ndarray]:
@@ -118,7 +118,7 @@ def read_result(path: str) -> list[LayerData]:
     Raises:
         ValueError: naming ``path`` when it is not a particleseg result.
     """
-    folder = _result_folder(Path(path))
+    folder = result_folder(Path(path))
     if folder is None:
         raise ValueError(
             f"{path}: not a particleseg result (expected summary.json beside instances.ome.zarr "
