@@ -45,7 +45,7 @@ cp "outputs/report/$row/summary.json" "$keep/$row.json"
 for b in threshwater snow; do
   [ -f "$keep/${b}_params.json" ] || cp "outputs/report/$row/${b}_params.json" "$keep/${b}_params.json"
 done
-python -m particleseg.results_ablation docs/results.md --keep-missing \
+python -m particleseg.evaluation.ablation docs/results.md --keep-missing \
   "today's recipe (shipped model)=$keep/ablation_recipe.json" \
   "+ per-scan normalization=$keep/ablation_norm.json" \
   "+ appearance randomization=$keep/ablation_appearance.json" \

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from particleseg.io.atomic import write_json_atomic
-from particleseg.sweeps import RESULT_FILE
+from particleseg.tasks.sweeps import RESULT_FILE
 
 log = logging.getLogger(__name__)
 

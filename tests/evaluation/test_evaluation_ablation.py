@@ -1,7 +1,7 @@
 import json
 
+from particleseg.evaluation.ablation import COLUMNS, ablation_rows, main
 from particleseg.evaluation.tables import BEGIN, END
-from particleseg.results_ablation import COLUMNS, ablation_rows, main
 
 
 def _summary(folder, f1, baseline_f1):
