@@ -34,16 +34,15 @@ from pathlib import Path
 
 import torch
 
-from particleseg.inference.model import CHECKPOINT_KEY, load_checkpoint
-from particleseg.inference.size_band import check_band
+from particleseg.inference.model import load_checkpoint
 from particleseg.io import load_dataset, read_volume
 from particleseg.io.atomic import atomic_path
+from particleseg.models.metadata import CHECKPOINT_KEY, model_metadata, read_model_metadata
 from particleseg.transforms.input_reference import (
     build_reference,
-    check_reference,
     normalized_sample,
 )
-from particleseg.transforms.normalization import resolve_config, zscore_as_percentile
+from particleseg.transforms.normalization import zscore_as_percentile
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -83,7 +82,7 @@ def export_model(
     checkpoint = Path(checkpoint)
     model = load_checkpoint(checkpoint)  # validates the file and its metadata
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    meta = dict(ckpt[CHECKPOINT_KEY])
+    meta = read_model_metadata(ckpt, str(checkpoint))
     source = {
         "file": checkpoint.name,
         "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
@@ -91,21 +90,20 @@ def export_model(
         "global_step": ckpt.get("global_step"),
         "storage_dtype": dtype,
     }
-    if "exported_from" in meta:  # an exported model file, re-exported: keep its provenance
-        meta["reexported_from"] = source
-    else:
-        meta["exported_from"] = source
-    if normalization is not None:
-        meta["normalization"] = resolve_config(normalization)
-        meta.pop("intensity_stats", None)
-        if meta["normalization"]["scheme"] == "global_zscore":
-            meta["intensity_stats"] = {k: meta["normalization"][k] for k in ("mean", "std")}
-    if input_reference is not None:
-        meta["input_reference"] = check_reference(input_reference)
-    if postprocess:
-        meta["postprocess"] = {str(k): v for k, v in dict(postprocess).items()}
-    if size_band is not None:
-        meta["size_band"] = list(check_band(size_band, model.target_particle_size))
+    provenance = dict(meta.provenance)
+    # an exported model file, re-exported: keep its provenance
+    provenance["reexported_from" if "exported_from" in provenance else "exported_from"] = source
+    meta = model_metadata(
+        net_config=meta.net_config,
+        normalization=normalization if normalization is not None else meta.normalization,
+        target_particle_size=meta.target_particle_size,
+        border_thickness=meta.border_thickness,
+        patch_size=meta.patch_size,
+        postprocess=dict(postprocess) if postprocess else meta.postprocess,
+        input_reference=input_reference if input_reference is not None else meta.input_reference,
+        size_band=size_band if size_band is not None else meta.size_band,
+        **provenance,
+    )
     state = {
         f"net.{k}": (v.to(DTYPES[dtype]) if v.is_floating_point() else v)
         for k, v in model.net.state_dict().items()

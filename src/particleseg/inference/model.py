@@ -11,11 +11,9 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from particleseg.inference.size_band import check_band
-from particleseg.transforms.input_reference import check_reference
-from particleseg.transforms.normalization import legacy_config, resolve_config
+from particleseg.models.metadata import CHECKPOINT_KEY, read_model_metadata
 
-CHECKPOINT_KEY = "particleseg"  # same key as particleseg.models.module.CHECKPOINT_KEY
+__all__ = ["CHECKPOINT_KEY", "DEFAULT_MODEL", "LoadedModel", "load_checkpoint"]
 
 # The shipped default model (model card: MODEL_CARD.md beside it); ``model=default`` in predict.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.ckpt"
@@ -97,45 +95,19 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     except Exception as err:  # noqa: BLE001 - any load failure is an unreadable checkpoint
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ValueError(f"{path}: cannot read the model file ({reason})") from err
-    meta = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
-    if (
-        not meta
-        or not meta.get("net_config")
-        or not (meta.get("normalization") or meta.get("intensity_stats"))
-    ):
-        raise ValueError(
-            f"{path}: no particleseg metadata (network config, intensity normalization); "
-            "is it a checkpoint written by train.py?"
-        )
-    try:
-        normalization = resolve_config(
-            meta.get("normalization") or legacy_config(meta["intensity_stats"])
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: invalid intensity normalization in the model ({err})") from err
-    reference = meta.get("input_reference") or {}
-    if reference:
-        try:
-            reference = check_reference(reference)
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from err
-    target = float(meta["target_particle_size"])
-    try:
-        band = check_band(meta.get("size_band"), target)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
-    net = instantiate(meta["net_config"])
+    meta = read_model_metadata(ckpt, str(path))
+    net = instantiate(meta.net_config)
     state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
     net.eval()
     return LoadedModel(
         net=net,
-        normalization=normalization,
-        target_particle_size=target,
-        border_thickness=int(meta["border_thickness"]),
-        patch_size=tuple(int(p) for p in meta["patch_size"]),
+        normalization=meta.normalization,
+        target_particle_size=meta.target_particle_size,
+        border_thickness=meta.border_thickness,
+        patch_size=meta.patch_size,
         path=path,
-        postprocess=dict(meta.get("postprocess") or {}),
-        input_reference=dict(reference),
-        size_band=band,
+        postprocess=meta.postprocess,
+        input_reference=meta.input_reference,
+        size_band=meta.size_band,
     )

@@ -16,9 +16,10 @@ import lightning as L
 import torch
 from torch import nn
 
-from particleseg.inference.model import CHECKPOINT_KEY
 from particleseg.inference.sliding_window import predict_probabilities
 from particleseg.models.loss import DeepSupervisionLoss
+from particleseg.models.metadata import CHECKPOINT_KEY
+from particleseg.models.metadata import model_metadata as build_metadata
 from particleseg.transforms.normalization import legacy_config
 
 
@@ -132,17 +133,15 @@ class BorderCoreModule(L.LightningModule):
 
     # -- checkpoint metadata --------------------------------------------------------------------
     def model_metadata(self) -> dict:
-        """What inference needs besides the weights."""
+        """What inference needs besides the weights (:func:`particleseg.models.metadata`)."""
         hp = self.hparams
-        return {
-            "net_config": dict(self.net_config) if self.net_config is not None else None,
-            "normalization": self.normalization,
-            # read by particleseg versions before per-scan normalization (global z-score only)
-            "intensity_stats": _zscore_stats(self.normalization),
-            "target_particle_size": float(hp.target_particle_size),
-            "border_thickness": int(hp.border_thickness),
-            "patch_size": [int(p) for p in hp.patch_size],
-        }
+        return build_metadata(
+            net_config=self.net_config,
+            normalization=self.normalization,
+            target_particle_size=hp.target_particle_size,
+            border_thickness=hp.border_thickness,
+            patch_size=hp.patch_size,
+        )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Store :meth:`model_metadata` in the checkpoint."""
@@ -155,10 +154,3 @@ class BorderCoreModule(L.LightningModule):
             legacy_config(meta["intensity_stats"]) if meta.get("intensity_stats") else None
         )
         self.net_config = meta.get("net_config")
-
-
-def _zscore_stats(normalization: dict | None) -> dict | None:
-    """``{"mean", "std"}`` of a ``global_zscore`` scheme, else None."""
-    if not normalization or normalization.get("scheme") != "global_zscore":
-        return None
-    return {"mean": normalization["mean"], "std": normalization["std"]}
