@@ -1,15 +1,27 @@
-"""Predict's inference defaults: set once in code, shown unchanged in predict.yaml."""
+"""Predict's inference and output defaults: set once in code, shown unchanged in predict.yaml."""
 
 import pytest
 from omegaconf import OmegaConf
 
 from particleseg.config import CONF_DIR
-from particleseg.inference.settings import INFERENCE_DEFAULTS, resolve_inference
+from particleseg.inference.settings import (
+    INFERENCE_DEFAULTS,
+    OUTPUT_DEFAULTS,
+    resolve_inference,
+    resolve_outputs,
+)
 
 
 def test_predict_yaml_shows_the_code_defaults():
-    shown = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "predict" / "predict.yaml").inference)
-    assert shown == INFERENCE_DEFAULTS
+    shown = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "predict" / "predict.yaml"))
+    assert shown["inference"] == INFERENCE_DEFAULTS
+    assert shown["outputs"] == OUTPUT_DEFAULTS
+
+
+def test_output_settings_are_completed_and_a_typo_is_refused():
+    assert resolve_outputs({"overlay": False}) == {**OUTPUT_DEFAULTS, "overlay": False}
+    with pytest.raises(ValueError, match=r"unknown outputs setting\(s\) \['ome_zar'\]"):
+        resolve_outputs({"ome_zar": False})
 
 
 def test_partial_settings_are_completed_and_none_takes_the_default():

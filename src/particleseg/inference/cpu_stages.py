@@ -179,7 +179,7 @@ def finish_outputs(
 ) -> tuple[dict[str, int], list[str]]:
     """Move the results into ``out`` (idempotent) and write the viewers' copies of the labels.
 
-    ``instances.ome.zarr`` (``outputs["ome_zarr"]``, on unless false): an OME-Zarr (NGFF 0.4)
+    ``instances.ome.zarr`` (``outputs["ome_zarr"]``): an OME-Zarr (NGFF 0.4)
     multiscale label image with the scan's scale and unit, which napari and the NGFF viewers
     open (:func:`particleseg.io.ome_zarr.write_label_ome_zarr`). The TIFF copy is an ImageJ
     label TIFF (:func:`particleseg.io.imagej.write_label_tiff`:
@@ -191,8 +191,8 @@ def finish_outputs(
     """
     written, warnings = {}, []
     moves = [("instances.zarr", True)]
-    moves += [("border_core.zarr", bool(outputs.get("border_core")))]
-    moves += [("probabilities.zarr", bool(outputs.get("probabilities")))]
+    moves += [("border_core.zarr", bool(outputs["border_core"]))]
+    moves += [("probabilities.zarr", bool(outputs["probabilities"]))]
     for name, wanted in moves:
         src, dst = work / name, out / name
         if wanted and src.exists():
@@ -202,14 +202,14 @@ def finish_outputs(
         if wanted and dst.exists():
             written[name] = folder_bytes(dst)
     final = zarr.open_array(str(out / "instances.zarr"), mode="r")
-    if outputs.get("ome_zarr", True):
+    if outputs["ome_zarr"]:
         path = write_label_ome_zarr(
             out / "instances.ome.zarr", final, scan.spacing, scan.unit, name=scan.name
         )
         written["instances.ome.zarr"] = folder_bytes(path)
     dtype, _ = label_tiff_dtype(n_labels)
     size = final.size * (dtype.itemsize if dtype is not None else 0)
-    if size <= float(outputs.get("tiff_max_bytes", 2**31)):
+    if size <= float(outputs["tiff_max_bytes"]):
         path, warning = write_label_tiff(
             out / "instances.tif", final, n_labels, scan.spacing, scan.unit
         )

@@ -55,7 +55,7 @@ from particleseg.inference.run_state import (
     peak_rss_bytes,
     prepare_output,
 )
-from particleseg.inference.settings import resolve_inference
+from particleseg.inference.settings import resolve_inference, resolve_outputs
 from particleseg.inference.windows import WindowSums
 from particleseg.transforms.normalization import Normalization, normalization_for_scan
 
@@ -110,7 +110,7 @@ def predict_scan(
     """
     inference = resolve_inference(inference)
     postprocess = resolve_postprocess(postprocess, model.postprocess)
-    outputs = dict(outputs or {})
+    outputs = resolve_outputs(outputs)
     dask = dict(dask or {})
     out = Path(out_dir)
     work = out / WORK
@@ -137,7 +137,7 @@ def predict_scan(
     state = prepare_output(out, facts, overwrite, rank0)
     if state == "complete":
         log.info("%s: complete result already there (pass overwrite=true to redo it)", out)
-        if rank0 and not outputs.get("keep_work"):  # left by a kill after the summary
+        if rank0 and not outputs["keep_work"]:  # left by a kill after the summary
             shutil.rmtree(work, ignore_errors=True)
         return json.loads((out / SUMMARY).read_text()) if rank0 else None
     reference, reference_warnings = scan_reference(scan, model)
@@ -176,7 +176,7 @@ def predict_scan(
             scan.open,
             plan,
             normalize,
-            save_probabilities=bool(outputs.get("probabilities")),
+            save_probabilities=bool(outputs["probabilities"]),
             num_workers=inference["num_workers"],
         )
         engine = make_engine(model, inference, trainer.strategy.root_device)
@@ -216,12 +216,12 @@ def predict_scan(
     written, tiff_warnings = finish_outputs(out, work, scan, outputs, n_particles or 0)
     warnings += tiff_warnings
     timings["finish"] = time.perf_counter() - t0
-    if outputs.get("overlay", True):
+    if outputs["overlay"]:
         t0 = time.perf_counter()
         written["overlay.png"] = write_overlay(out, scan, n_particles).stat().st_size
         timings["overlay"] = time.perf_counter() - t0
     analysis = {}
-    if outputs.get("analysis", True):
+    if outputs["analysis"]:
         t0 = time.perf_counter()
         shown = {"scan": scan.name, "particles": n_particles, "model": model.path.name}
         paths, analysis = write_analysis(out, scan, shown)
@@ -279,7 +279,7 @@ def predict_scan(
         "config": config,
     }
     touch_json(out / SUMMARY, summary)
-    if not outputs.get("keep_work"):
+    if not outputs["keep_work"]:
         shutil.rmtree(work, ignore_errors=True)
     return summary
 

@@ -1,4 +1,4 @@
-"""Predict's ``inference`` settings: every default, set once, and the check of a given dict.
+"""Predict's ``inference`` and ``outputs`` settings: every default, set once, and the check.
 
 ``conf/predict/predict.yaml`` shows the same values to users (a test keeps the two equal); the
 library functions (:func:`particleseg.inference.pipeline.predict_scan` and the ones it calls)
@@ -22,7 +22,31 @@ INFERENCE_DEFAULTS: dict[str, Any] = {
     "resize": "band",  # particleseg.inference.size_band
 }
 
+OUTPUT_DEFAULTS: dict[str, Any] = {
+    "ome_zarr": True,  # instances.ome.zarr (particleseg.io.ome_zarr)
+    "tiff_max_bytes": 2**31,  # instances.tif when the labels take at most this
+    "border_core": False,  # keep the network-grid border-core map
+    "probabilities": False,  # keep the network-grid probabilities (float16)
+    "keep_work": False,  # keep .work/
+    "overlay": True,  # overlay.png
+    "analysis": True,  # particles.csv, the size distribution, report.html
+}
+
 _REPLACED = {"autocast": "inference.precision (bf16 | fp32 | auto)"}
+
+
+def _complete(given: dict | None, defaults: dict[str, Any], what: str) -> dict[str, Any]:
+    """``given`` completed with ``defaults`` (None takes the default); unknown keys refused."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        hints = [f"{k}: now {_REPLACED[k]}" for k in unknown if k in _REPLACED]
+        raise ValueError(
+            f"unknown {what} setting(s) {unknown}"
+            + (f" ({'; '.join(hints)})" if hints else "")
+            + f"; the settings are {sorted(defaults)}"
+        )
+    return {k: v if given.get(k) is None else given[k] for k, v in defaults.items()}
 
 
 def resolve_inference(given: dict | None) -> dict[str, Any]:
@@ -34,15 +58,15 @@ def resolve_inference(given: dict | None) -> dict[str, Any]:
     """
     from particleseg.inference.engines import check_names
 
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(INFERENCE_DEFAULTS))
-    if unknown:
-        hints = [f"{k}: now {_REPLACED[k]}" for k in unknown if k in _REPLACED]
-        raise ValueError(
-            f"unknown inference setting(s) {unknown}"
-            + (f" ({'; '.join(hints)})" if hints else "")
-            + f"; the settings are {sorted(INFERENCE_DEFAULTS)}"
-        )
-    resolved = {k: v if given.get(k) is None else given[k] for k, v in INFERENCE_DEFAULTS.items()}
+    resolved = _complete(given, INFERENCE_DEFAULTS, "inference")
     check_names(str(resolved["engine"]), str(resolved["precision"]))
     return resolved
+
+
+def resolve_outputs(given: dict | None) -> dict[str, Any]:
+    """``given`` completed with :data:`OUTPUT_DEFAULTS` (a value of None takes the default).
+
+    Raises:
+        ValueError: a key that is not an output setting (a typo would silently do nothing).
+    """
+    return _complete(given, OUTPUT_DEFAULTS, "outputs")
