@@ -171,33 +171,7 @@ def predict_scan(
             if cost is not None:
                 touch_json(work / "cost.json", cost)
         t0 = time.perf_counter()
-        datamodule = ChunkDataModule(
-            work,
-            scan.open,
-            plan,
-            normalize,
-            save_probabilities=bool(outputs["probabilities"]),
-            num_workers=inference["num_workers"],
-        )
-        engine = make_engine(model, inference, trainer.strategy.root_device)
-        if rank0:
-            touch_json(work / "engine.json", engine.describe())
-        module = ChunkPredictor(
-            WindowSums(
-                engine.forward,
-                model.patch_size,
-                sigma_scale=inference["sigma_scale"],
-                tta=bool(inference["tta"]),
-                autocast=engine.autocast,
-                batch_size=inference["batch_size"],
-            )
-        )
-        writer = ChunkWriter(datamodule, work / "stage-network.done")
-        trainer.callbacks.append(writer)
-        try:
-            trainer.predict(module, datamodule=datamodule, return_predictions=False)
-        finally:
-            trainer.callbacks.remove(writer)
+        run_network_stage(scan, plan, normalize, model, trainer, inference, outputs, work, rank0)
         timings["network"] = time.perf_counter() - t0
         peaks["network"] = peak_rss_bytes()["self"]
     if not is_global_zero() or trainer.global_rank != 0:
@@ -211,22 +185,10 @@ def predict_scan(
         [folder_bytes(work)]
         + [(stages.done(s) or {}).get("work_bytes", 0) for s in ("instances", "resample", "filter")]
     )
-    t0 = time.perf_counter()
     n_particles = (stages.done("filter") or {}).get("particles")
-    written, tiff_warnings = finish_outputs(out, work, scan, outputs, n_particles or 0)
-    warnings += tiff_warnings
-    timings["finish"] = time.perf_counter() - t0
-    if outputs["overlay"]:
-        t0 = time.perf_counter()
-        written["overlay.png"] = write_overlay(out, scan, n_particles).stat().st_size
-        timings["overlay"] = time.perf_counter() - t0
-    analysis = {}
-    if outputs["analysis"]:
-        t0 = time.perf_counter()
-        shown = {"scan": scan.name, "particles": n_particles, "model": model.path.name}
-        paths, analysis = write_analysis(out, scan, shown)
-        written.update({p.name: p.stat().st_size for p in paths.values()})
-        timings["analysis"] = time.perf_counter() - t0
+    written, analysis = write_outputs(
+        out, work, scan, model, outputs, n_particles, timings, warnings
+    )
     for s in ("instances", "resample", "filter"):
         timings.setdefault(s, (stages.done(s) or {}).get("seconds", 0.0))
     warnings += result_warnings(scan, n_particles)
@@ -282,6 +244,86 @@ def predict_scan(
     if not outputs["keep_work"]:
         shutil.rmtree(work, ignore_errors=True)
     return summary
+
+
+def run_network_stage(
+    scan: ScanInput,
+    plan,
+    normalize: Normalization,
+    model: LoadedModel,
+    trainer,
+    inference: dict,
+    outputs: dict,
+    work: Path,
+    rank0: bool,
+) -> None:
+    """The network stage: every chunk of ``plan`` through the model, each written to ``work``.
+
+    Chunks already written (a resumed run) are skipped by the data module; the stage's done
+    file is written when the last chunk is.
+    """
+    datamodule = ChunkDataModule(
+        work,
+        scan.open,
+        plan,
+        normalize,
+        save_probabilities=bool(outputs["probabilities"]),
+        num_workers=inference["num_workers"],
+    )
+    engine = make_engine(model, inference, trainer.strategy.root_device)
+    if rank0:
+        touch_json(work / "engine.json", engine.describe())
+    module = ChunkPredictor(
+        WindowSums(
+            engine.forward,
+            model.patch_size,
+            sigma_scale=inference["sigma_scale"],
+            tta=bool(inference["tta"]),
+            autocast=engine.autocast,
+            batch_size=inference["batch_size"],
+        )
+    )
+    writer = ChunkWriter(datamodule, work / "stage-network.done")
+    trainer.callbacks.append(writer)
+    try:
+        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    finally:
+        trainer.callbacks.remove(writer)
+
+
+def write_outputs(
+    out: Path,
+    work: Path,
+    scan: ScanInput,
+    model: LoadedModel,
+    outputs: dict,
+    n_particles: int | None,
+    timings: dict[str, float],
+    warnings: list[str],
+) -> tuple[dict[str, int], dict]:
+    """The labels into ``out`` and the files made from them: viewers' copies, overlay, analysis.
+
+    Adds each step's seconds to ``timings`` and the TIFF copy's warnings to ``warnings``.
+
+    Returns:
+        (bytes per file written, the size distribution of the analysis or {}).
+    """
+    t0 = time.perf_counter()
+    written, tiff_warnings = finish_outputs(out, work, scan, outputs, n_particles or 0)
+    warnings += tiff_warnings
+    timings["finish"] = time.perf_counter() - t0
+    if outputs["overlay"]:
+        t0 = time.perf_counter()
+        written["overlay.png"] = write_overlay(out, scan, n_particles).stat().st_size
+        timings["overlay"] = time.perf_counter() - t0
+    analysis = {}
+    if outputs["analysis"]:
+        t0 = time.perf_counter()
+        shown = {"scan": scan.name, "particles": n_particles, "model": model.path.name}
+        paths, analysis = write_analysis(out, scan, shown)
+        written.update({p.name: p.stat().st_size for p in paths.values()})
+        timings["analysis"] = time.perf_counter() - t0
+    return written, analysis
 
 
 def scan_normalization(scan: ScanInput, model: LoadedModel) -> Normalization:
