@@ -13,6 +13,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git clone -q "$root" "$work/particleseg"
 cd "$work/particleseg"
+# a fresh cache: the bundled sample and OpenVINO's converted model are made as on a new machine
 export XDG_CACHE_HOME="$work/cache" WANDB_MODE=offline
 now() { date +%s.%N; }
 t0=$(now)

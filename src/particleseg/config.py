@@ -13,6 +13,15 @@ from omegaconf import OmegaConf
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/particleseg``, else ``~/.cache/particleseg``.
+
+    What particleseg makes once and keeps: the bundled sample, OpenVINO's converted models.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "particleseg"
+
+
 def if_null(value: Any, default: Any) -> Any:
     """``${if_null:${a},b}``: ``a`` unless it is null, else ``b``."""
     return default if value is None else value

@@ -21,12 +21,15 @@ torch fp32 0.170 s, torch bf16 autocast 0.057 s, OpenVINO f32 0.073 s, OpenVINO 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from particleseg.config import user_cache_dir
 
 ENGINES = ("auto", "torch", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -108,12 +111,6 @@ def choose(engine: str, precision: str, device: torch.device) -> tuple[str, str]
     return engine, precision
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/particleseg`` or ``~/.cache/particleseg``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "particleseg"
-
-
 def openvino_ir(net: torch.nn.Module, model_path: Path, patch, cache_dir: Path) -> Path:
     """The network's OpenVINO IR for one window, converted once and cached; returns its .xml."""
     import openvino as ov
@@ -129,7 +126,9 @@ def openvino_ir(net: torch.nn.Module, model_path: Path, patch, cache_dir: Path) 
     example = torch.zeros((1, 1, *patch), dtype=torch.float32)
     was_training = net.training
     net.eval()
-    converted = ov.convert_model(net, example_input=example)
+    with warnings.catch_warnings():  # tracing's notes on the U-Net's shape checks: not the user's
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        converted = ov.convert_model(net, example_input=example)
     net.train(was_training)
     part = xml.with_name(f"{xml.stem}.{os.getpid()}.part.xml")  # two processes may convert
     ov.save_model(converted, str(part), compress_to_fp16=False)
@@ -161,7 +160,7 @@ def make_engine(model, inference: dict, device: torch.device | None = None) -> E
     Args:
         model: the loaded model (its ``net``, ``path`` and ``patch_size``).
         inference: ``engine`` (auto|torch|openvino), ``precision`` (auto|fp32|bf16) and
-            ``cache_dir`` (null: :func:`default_cache_dir`).
+            ``cache_dir`` (null: :func:`particleseg.config.user_cache_dir`).
         device: where the forward passes run (predict: the trainer's root device); default a
             GPU when there is one, as ``accelerator=auto`` takes it, else the network's device.
     """
@@ -175,6 +174,6 @@ def make_engine(model, inference: dict, device: torch.device | None = None) -> E
     name, precision = choose(str(inference["engine"]), str(inference["precision"]), device)
     if name == "torch":
         return Engine("torch", precision, model.net, autocast=precision == "bf16")
-    cache = inference["cache_dir"] or default_cache_dir()
+    cache = inference["cache_dir"] or user_cache_dir()
     xml = openvino_ir(model.net, Path(model.path), model.patch_size, Path(cache))
     return Engine("openvino", precision, _openvino_forward(xml, precision), autocast=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from particleseg.config import user_cache_dir
 from particleseg.io import SampleMetadata, write_metadata, write_volume
 from particleseg.io.atomic import atomic_path
 from particleseg.synth.dataset import make_sample, mean_equivalent_diameter
@@ -29,11 +30,6 @@ SCENE = {
 CT = {"photons": 800, "beam_hardening": 0.05, "ring_strength": 0.002, "detector_blur": 0.7}
 
 
-def default_cache_dir() -> Path:
-    """``~/.cache/particleseg``: where generated samples are kept."""
-    return Path.home() / ".cache" / "particleseg"
-
-
 def bundled_sample(cache_dir: str | Path | None = None, shape=SHAPE) -> Path:
     """Path of the bundled sample scan (uint16 TIFF with a ``.meta.json`` sidecar).
 
@@ -42,7 +38,7 @@ def bundled_sample(cache_dir: str | Path | None = None, shape=SHAPE) -> Path:
     The reference labels lie beside it as ``labels.tif``.
 
     Args:
-        cache_dir: where to keep it; default :func:`default_cache_dir`.
+        cache_dir: where to keep it; default :func:`particleseg.config.user_cache_dir`.
         shape: (Z, Y, X) volume shape (smaller ones are for tests).
 
     Returns:
@@ -50,7 +46,7 @@ def bundled_sample(cache_dir: str | Path | None = None, shape=SHAPE) -> Path:
     """
     shape = tuple(int(s) for s in shape)
     name = VERSION if shape == SHAPE else f"{VERSION}-{'x'.join(map(str, shape))}"
-    folder = Path(cache_dir or default_cache_dir()) / name
+    folder = Path(cache_dir or user_cache_dir()) / name
     scan = folder / "scan.tif"
     if scan.exists():
         return scan
