@@ -34,6 +34,7 @@ def test_quickstart_predicts_scores_and_plots(tmp_path):
     assert list((tmp_path / "outputs" / "quickstart" / "pred").glob("*/particles.csv"))
 
 
+@pytest.mark.slow  # 23 s; the quickstart notebook runs in the default suite
 def test_particle_analysis_loads_filters_and_plots(tmp_path):
     nb = run_notebook("particle_analysis.ipynb", tmp_path)
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]

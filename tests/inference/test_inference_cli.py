@@ -67,6 +67,7 @@ def reference(case):
     return predict(case, case / "reference")
 
 
+@pytest.mark.slow  # 21 s: two processes (the default suite keeps under 10 minutes on 2 cores)
 def test_two_ddp_processes_equal_one(case, reference):
     out = case / "ddp"
     labels = predict(
@@ -80,8 +81,9 @@ def test_two_ddp_processes_equal_one(case, reference):
     "kill_when",
     [
         ".work/done/3",  # in the middle of the network stage
-        ".work/stage-network.done",  # between the network and the instance stage
-        ".work/stage-instances.done",  # during the resampling
+        # between the network and the instance stage, during the resampling (slow: 20 s each)
+        pytest.param(".work/stage-network.done", marks=pytest.mark.slow),
+        pytest.param(".work/stage-instances.done", marks=pytest.mark.slow),
         ".work/stage-filter.done",  # before the results are moved and summarized
     ],
 )
@@ -113,6 +115,7 @@ def test_sigkill_then_same_command_resumes_to_identical_output(case, reference, 
     assert not (out / ".work").exists()
 
 
+@pytest.mark.slow  # 21 s: spawned worker processes
 def test_spawned_dataloader_workers_give_identical_output(case, reference):
     labels = predict(case, case / "workers", "inference.num_workers=1")
     np.testing.assert_array_equal(labels, reference)

@@ -48,6 +48,7 @@ def test_widget_runs_predict_and_opens_the_result_with_scale(scan, tmp_path, tin
     assert tool.run_button.enabled and not tool.cancel_button.enabled
 
 
+@pytest.mark.slow  # 15 s; the worker-thread test below cancels and resumes too
 def test_cancel_stops_between_chunks_and_the_same_settings_resume(scan, tmp_path, tiny_model):
     out = tmp_path / "out"
     overrides = predict_overrides(scan, out, "8", str(tiny_model))
