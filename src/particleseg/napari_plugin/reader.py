@@ -8,7 +8,7 @@ A particleseg result is a folder written by ``particleseg predict`` (``summary.j
   of ``particles.csv`` are the layer's features (one per id: ``index`` is the label id), so
   napari shows a particle's size and shape where the pointer is;
 - an Image layer with the scan (when ``summary.json``'s input still exists), read lazily
-  through dask, with contrast limits from a strided sample (never the whole scan).
+  through dask, with contrast limits from a few planes (never the whole scan).
 
 :func:`read_result` is plain Python (layer data tuples), tested without a viewer.
 """
@@ -25,8 +25,8 @@ import numpy as np
 import zarr
 
 LayerData = tuple[Any, dict[str, Any], str]
-#: Voxels sampled (about) to set the scan layer's contrast limits.
-_CONTRAST_SAMPLE = 2_000_000
+#: Z planes (evenly spaced) whose voxels set the scan layer's contrast limits.
+_CONTRAST_PLANES = 8
 
 
 def result_folder(path: Path) -> Path | None:
@@ -95,8 +95,9 @@ def _scan_layer(summary: dict, scale: tuple[float, ...] | None) -> LayerData | N
         return None
     if tuple(volume.shape) != tuple(summary.get("shape") or volume.shape):
         return None  # the file at that path changed since: not this result's scan
-    step = max(1, round((np.prod(volume.shape) / _CONTRAST_SAMPLE) ** (1 / 3)))
-    sample = np.asarray(volume[::step, ::step, ::step], dtype=np.float64)
+    # a few whole planes: a strided sample of a chunked (compressed) scan would decode all of it
+    planes = np.unique(np.linspace(0, volume.shape[0] - 1, _CONTRAST_PLANES).astype(int))
+    sample = np.stack([np.asarray(volume[int(z)], dtype=np.float64) for z in planes])
     low, high = np.percentile(sample, [0.5, 99.5]) if sample.size else (0.0, 1.0)
     chunks = getattr(volume, "chunks", None) or (64, 256, 256)
     meta = {
