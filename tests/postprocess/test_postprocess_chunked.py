@@ -255,11 +255,11 @@ def cores_missing_map(edge=24, k=2, seed=1):
 
 def test_memory_stays_flat_as_the_volume_grows():
     """Tracked allocations of the whole conversion: 8x the volume (and the far voxels), not
-    more memory. Holding every far voxel until the end took 7x here."""
+    8x the memory. Holding every far voxel until the end grew by about 6 bytes per added voxel
+    here; the streamed far voxels grow by 0.3-0.7 (per-particle and per-block tables)."""
     import tracemalloc
 
-    peaks = []
-    for k in (2, 4):
+    def peak(k):
         bc = cores_missing_map(k=k)
         out = np.zeros(bc.shape, np.uint32)
         tracemalloc.start()
@@ -267,11 +267,17 @@ def test_memory_stays_flat_as_the_volume_grows():
         n = border_core_to_instance_chunked(
             bc, out, block_shape=(24,) * 3, halo=2, scheduler="synchronous"
         )
-        peaks.append(tracemalloc.get_traced_memory()[1] - start)
+        used = tracemalloc.get_traced_memory()[1] - start
         tracemalloc.stop()
         assert_same(out, n, border_core_to_instance(bc))
+        return used, bc.size
+
+    # A first call fills the one-time caches (compiled kernels, imports): a cold small run
+    # measured 1.4 MB against 0.8 MB warm, which hid or faked growth depending on test order.
+    peak(1)
+    (small, n_small), (large, n_large) = peak(2), peak(4)
     assert (cores_missing_map(k=4) == 2).sum() > 7 * (cores_missing_map(k=2) == 2).sum()
-    assert peaks[1] < 1.5 * peaks[0], peaks
+    assert large - small < 1.0 * (n_large - n_small), (small, large)
 
 
 def test_far_voxels_streamed_block_by_block_are_exact(monkeypatch):
