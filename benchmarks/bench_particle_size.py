@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from particleseg.analysis import estimate_particle_size
-from particleseg.config import CONF_DIR
 from particleseg.io import load_dataset, read_volume
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,15 +45,13 @@ def _classical(image, spacing, max_voxels):
 
 
 def _with_model(model, image, spacing, first_guess):
-    from omegaconf import OmegaConf
-
     from particleseg.inference.cpu_stages import resolve_postprocess
     from particleseg.inference.engines import make_engine
+    from particleseg.inference.settings import INFERENCE_DEFAULTS  # predict's
     from particleseg.inference.size_estimate import estimate_size_with_model
     from particleseg.transforms.normalization import normalization_for_scan
 
-    inference = OmegaConf.load(CONF_DIR / "predict" / "predict.yaml").inference  # predict's
-    engine = make_engine(model, OmegaConf.to_container(inference))
+    engine = make_engine(model, INFERENCE_DEFAULTS)
     t = time.perf_counter()
     try:
         est = estimate_size_with_model(
@@ -64,7 +61,7 @@ def _with_model(model, image, spacing, first_guess):
             spacing,
             first_guess,
             postprocess=resolve_postprocess(None, model.postprocess),
-            overlap=float(inference.overlap),
+            overlap=float(INFERENCE_DEFAULTS["overlap"]),
             autocast=engine.autocast,
             net=engine.forward,
         )

@@ -138,7 +138,7 @@ def run_predict(scan: Path, model: Path, size_px: float, out: Path) -> tuple[dic
         sys.executable,
         str(ROOT / "predict.py"),
         f"input={scan}",
-        f"model={model}",
+        f"checkpoint={model}",
         f"particle_size_px={size_px}",
         f"output={out}",
         "overwrite=true",

@@ -6,7 +6,14 @@ import warnings
 
 import pytest
 
-from particleseg.entry import guarded, quiet_third_party, take_debug_flag, take_option_flags
+from particleseg.entry import (
+    guarded,
+    hydra_value,
+    quiet_third_party,
+    rename_model_override,
+    take_debug_flag,
+    take_option_flags,
+)
 
 
 def test_deprecations_of_libraries_are_hidden_but_ours_show():
@@ -51,7 +58,11 @@ def test_debug_flag_is_taken_out_and_lets_the_exception_through():
     ("args", "expected"),
     [
         (["-i", "scans/", "-o", "out"], ["input=scans/", "output=out"]),
-        (["--input=a b.tif", "--model", "m.ckpt", "x=1"], ["input=a b.tif", "model=m.ckpt", "x=1"]),
+        (
+            ["--input=a b.tif", "--model", "m.ckpt", "x=1"],
+            ["input=a b.tif", "checkpoint=m.ckpt", "x=1"],
+        ),
+        (["-i", "a,b[1].tif", "-m=x.ckpt"], ["input='a,b[1].tif'", "checkpoint=x.ckpt"]),
         (["input=s.tif", "--dry-run"], ["input=s.tif", "--dry-run"]),
     ],
 )
@@ -67,3 +78,21 @@ def test_a_short_option_without_its_value_stops_with_status_2(args, capsys):
         take_option_flags(["particleseg predict", *args])
     assert stop.value.code == 2
     assert "needs a value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["a b.tif", "a,b.tif", "x/${y}.tif", "scan[1].tif", "it's.tif", "C:\\data\\", "a=b", "{x}(1)"],
+)
+def test_a_quoted_value_is_parsed_back_to_the_same_path(path):
+    """Through Hydra's own override parser and OmegaConf's resolution, as predict reads it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    value = OverridesParser.create().parse_override(f"input={hydra_value(path)}").value()
+    assert OmegaConf.create({"input": value}).input == path
+
+
+def test_model_is_still_taken_for_checkpoint():
+    got = rename_model_override(["model=a.ckpt", "input=x", "model.net.n_stages=5"])
+    assert got == ["checkpoint=a.ckpt", "input=x", "model.net.n_stages=5"]

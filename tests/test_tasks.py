@@ -116,7 +116,7 @@ def test_evaluate_entry_point_as_a_user_runs_it(demo, tmp_path):
         (["input=missing.tif"], "missing.tif: input not found"),
         (["input={tmp}/scan.npy", "particle_size_px=5", "model=nope.ckpt"], "nope.ckpt: model"),
         (
-            ["input={tmp}/scan.npy", "particle_size_px=5", "model={tmp}/text.ckpt"],
+            ["input={tmp}/scan.npy", "particle_size_px=5", "checkpoint={tmp}/text.ckpt"],
             "text.ckpt: not a PyTorch model file",
         ),
         (
@@ -192,7 +192,7 @@ def test_train_on_a_missing_dataset_is_a_message_and_leaves_no_run(tmp_path):
     [
         (
             "predict.py",
-            ["Usage: particleseg predict", "particle_size_px", "model="],
+            ["Usage: particleseg predict", "particle_size_px", "checkpoint="],
             ["experiment"],
         ),
         ("evaluate.py", ["Usage: particleseg evaluate", "baseline=snow"], ["experiment", "sweep"]),

@@ -21,6 +21,7 @@ import particleseg.config  # noqa: F401  (registers the resolvers the configs us
 from particleseg.entry import (
     guarded,
     quiet_third_party,
+    rename_model_override,
     take_debug_flag,
     take_dry_run_flag,
     take_option_flags,
@@ -31,7 +32,7 @@ def _prog() -> str:
     return sys.argv[0].replace("\\", "/").split("/")[-1]
 
 
-@hydra.main(version_base="1.3", config_path="conf/predict", config_name="predict")
+@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def _predict(cfg: DictConfig) -> None:
     from particleseg.tasks import predict
 
@@ -67,9 +68,10 @@ def _hydra(fn: Callable[[], object], *extra: str, predict_flags: bool = False) -
     def run(args: list[str]) -> int:
         sys.argv[1:] = [*extra, *args]
         take_debug_flag()
-        if predict_flags:  # --dry-run, -i/-o/-m
+        if predict_flags:  # --dry-run, -i/-o/-m, model=FILE
             take_dry_run_flag()
             take_option_flags()
+            sys.argv[1:] = rename_model_override(sys.argv[1:])
         fn()
         return 0
 

@@ -22,6 +22,22 @@ def user_cache_dir() -> Path:
     return Path(base) / "particleseg"
 
 
+def compose_config(name: str, overrides: list[str] | None = None) -> Any:
+    """The root config ``conf/NAME.yaml`` with ``overrides``, as its command composes it.
+
+    Works inside a running Hydra application (the report composes predict's config) and
+    outside one (the napari widget, tests). Without a Hydra run, ``${hydra:...}`` values cannot
+    resolve: give ``paths.root`` (and ``paths.output_dir`` where a config uses it).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=name, overrides=list(overrides or []))
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides or []))
+
+
 def if_null(value: Any, default: Any) -> Any:
     """``${if_null:${a},b}``: ``a`` unless it is null, else ``b``."""
     return default if value is None else value

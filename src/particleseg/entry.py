@@ -10,6 +10,7 @@ lets the exception through, with its traceback, for developers.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -73,9 +74,36 @@ PREDICT_FLAGS = {
     "--input": "input",
     "-o": "output",
     "--output": "output",
-    "-m": "model",
-    "--model": "model",
+    "-m": "checkpoint",
+    "--model": "checkpoint",
+    "--checkpoint": "checkpoint",
 }
+#: Characters a value may hold unquoted in a Hydra override (a path: letters, digits, ``_-+./:%@~``,
+#: backslashes, inner spaces); anything else (``,[]{}()'"=$``) is quoted by :func:`hydra_value`.
+_PLAIN_VALUE = re.compile(r"[\w\-+./:%@~\\ ]*")
+
+
+def hydra_value(text: str) -> str:
+    """``text`` as the value of a Hydra override that gives back exactly ``text``.
+
+    Plain paths stay as they are; others are single-quoted with quotes and ``${`` escaped, so
+    a file named ``a,b.tif``, ``scan[1].tif`` or ``x${y}.tif`` is a path, not a list, a sweep
+    or an interpolation.
+    """
+    if _PLAIN_VALUE.fullmatch(text) and text == text.strip():
+        return text
+    body = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text).replace("${", "\\${")
+    body = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, body)
+    return f"'{body}'"
+
+
+def rename_model_override(argv: list[str]) -> list[str]:
+    """``model=FILE`` (predict's earlier name) as ``checkpoint=FILE``; other arguments unchanged.
+
+    In the shared config folder ``model`` is the training group (conf/model/), so Hydra would
+    refuse it; users' scripts that name the model file this way keep working.
+    """
+    return [f"checkpoint={a[len('model=') :]}" if a.startswith("model=") else a for a in argv]
 
 
 def take_option_flags(argv: list[str] | None = None, flags: dict[str, str] = PREDICT_FLAGS) -> None:
@@ -92,12 +120,12 @@ def take_option_flags(argv: list[str] | None = None, flags: dict[str, str] = PRE
         arg = argv[i]
         flag, eq, value = arg.partition("=")
         if flag in flags and eq:
-            out.append(f"{flags[flag]}={value}")
+            out.append(f"{flags[flag]}={hydra_value(value)}")
         elif arg in flags:
             if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
                 print(f"{argv[0]}: {arg} needs a value ({flags[arg]})", file=sys.stderr)
                 raise SystemExit(2)
-            out.append(f"{flags[arg]}={argv[i + 1]}")
+            out.append(f"{flags[arg]}={hydra_value(argv[i + 1])}")
             i += 1
         else:
             out.append(arg)

@@ -33,7 +33,7 @@ def command(case: Path, out: Path, *extra: str) -> list[str]:
         sys.executable,
         str(ROOT / "predict.py"),
         f"input={case / 'scan.tif'}",
-        f"model={case / 'tiny.ckpt'}",
+        f"checkpoint={case / 'tiny.ckpt'}",
         "particle_size_px=10",
         f"output={out}",
         "inference.chunk_size=16",

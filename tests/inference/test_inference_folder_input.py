@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from inference_helpers import blobs
 
-from particleseg.config import CONF_DIR
+from particleseg.config import compose_config
 from particleseg.inference.inputs import input_kind, list_scans
 from particleseg.io import SampleMetadata, write_metadata, write_volume
 
@@ -23,12 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def predict_config(folder, checkpoint, tmp_path, *overrides):
     """predict's composed config on ``folder`` into ``tmp_path/out``."""
-    base = [f"input={folder}", f"model={checkpoint}", f"output={tmp_path / 'out'}"]
+    base = [f"input={folder}", f"checkpoint={checkpoint}", f"output={tmp_path / 'out'}"]
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR / "predict"), version_base="1.3"):
-        return compose(
-            config_name="predict", overrides=[*base, f"paths.root={tmp_path}", *overrides]
-        )
+    return compose_config("predict", [*base, f"paths.root={tmp_path}", *overrides])
 
 
 @pytest.fixture

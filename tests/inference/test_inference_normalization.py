@@ -137,7 +137,7 @@ def test_predict_py_refuses_it_with_exit_status_2(per_scan_checkpoint, tmp_path)
             sys.executable,
             "predict.py",
             f"input={tmp_path / 'scan.npy'}",
-            f"model={per_scan_checkpoint}",
+            f"checkpoint={per_scan_checkpoint}",
             "particle_size_px=8",
             f"output={tmp_path / 'out'}",
         ],

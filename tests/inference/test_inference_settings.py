@@ -1,4 +1,4 @@
-"""Predict's inference and output defaults: set once in code, shown unchanged in predict.yaml."""
+"""Predict's inference and output defaults: set once in their config groups, read by the code."""
 
 import pytest
 from omegaconf import OmegaConf
@@ -12,10 +12,19 @@ from particleseg.inference.settings import (
 )
 
 
-def test_predict_yaml_shows_the_code_defaults():
-    shown = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "predict" / "predict.yaml"))
-    assert shown["inference"] == INFERENCE_DEFAULTS
-    assert shown["outputs"] == OUTPUT_DEFAULTS
+def compose(name, overrides=()):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides))
+
+
+def test_predict_and_validation_compose_the_defaults_the_code_uses():
+    cfg = compose("predict")
+    assert OmegaConf.to_container(cfg.inference) == INFERENCE_DEFAULTS
+    assert OmegaConf.to_container(cfg.outputs) == OUTPUT_DEFAULTS
+    train = compose("train", ["inference.overlap=0.25"])
+    assert train.model.module.val_overlap == 0.25  # validation windows as predict's
 
 
 def test_output_settings_are_completed_and_a_typo_is_refused():

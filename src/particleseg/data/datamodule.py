@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -244,7 +246,16 @@ def _initial_patch_size(augmentation: Callable, patch: tuple[int, int, int]) -> 
     """Crop size the spatial augmentation needs, from the partial's rotation and scale knobs."""
     from particleseg.transforms.augment import initial_patch_size
 
-    kw = augmentation.keywords if isinstance(augmentation, functools.partial) else {}
-    rotation = kw.get("rotation_deg", 30.0) if kw.get("rotation_p", 0.2) > 0 else 0.0
-    scale = tuple(kw.get("scale_range", (0.7, 1.4))) if kw.get("scale_p", 0.2) > 0 else (1.0, 1.0)
+    partial = isinstance(augmentation, functools.partial)
+    func, given = (augmentation.func, augmentation.keywords) if partial else (augmentation, {})
+    defaults = inspect.signature(func).parameters  # each default set once, in its signature
+    names = ("rotation_deg", "rotation_p", "scale_range", "scale_p")
+    if any(n not in given and n not in defaults for n in names):
+        return tuple(patch)  # an augmentation without these knobs: no larger crop needed
+
+    def knob(name: str) -> Any:
+        return given[name] if name in given else defaults[name].default
+
+    rotation = knob("rotation_deg") if knob("rotation_p") > 0 else 0.0
+    scale = tuple(knob("scale_range")) if knob("scale_p") > 0 else (1.0, 1.0)
     return tuple(initial_patch_size(patch, rotation, scale))

@@ -15,12 +15,12 @@ from particleseg.models.metadata import CHECKPOINT_KEY, read_model_metadata
 
 __all__ = ["CHECKPOINT_KEY", "DEFAULT_MODEL", "LoadedModel", "load_checkpoint"]
 
-# The shipped default model (model card: MODEL_CARD.md beside it); ``model=default`` in predict.
+# The shipped default model (model card: MODEL_CARD.md beside it); ``checkpoint=default`` in predict.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.ckpt"
 
 
 def resolve_model_path(model: str | os.PathLike | None) -> Path:
-    """The model file for predict's ``model=``: ``default`` (or None) is the shipped model.
+    """The model file for predict's ``checkpoint=``: ``default`` (or None) is the shipped model.
 
     Raises:
         ValueError: ``default`` asked for, but the shipped file is not there.
@@ -29,7 +29,7 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
         if not DEFAULT_MODEL.is_file():
             raise ValueError(
                 f"{DEFAULT_MODEL}: the shipped default model is missing from this installation; "
-                "reinstall particleseg, or pass model=CHECKPOINT"
+                "reinstall particleseg, or pass checkpoint=FILE"
             )
         return DEFAULT_MODEL
     return Path(model)

@@ -1,36 +1,31 @@
 """Predict's ``inference`` and ``outputs`` settings: every default, set once, and the check.
 
-``conf/predict/predict.yaml`` shows the same values to users (a test keeps the two equal); the
-library functions (:func:`particleseg.inference.pipeline.predict_scan` and the ones it calls)
-take a partial dict and complete it here, so none of them repeats a default.
+The defaults are the config groups ``conf/inference/default.yaml`` and
+``conf/outputs/default.yaml``, read here; the library functions
+(:func:`particleseg.inference.pipeline.predict_scan` and the ones it calls) take a partial dict
+and complete it with them, so none of them repeats a default.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-INFERENCE_DEFAULTS: dict[str, Any] = {
-    "chunk_size": 128,  # chunk interior per axis on the network grid
-    "overlap": 0.5,  # sliding-window overlap
-    "sigma_scale": 0.125,  # Gaussian importance weights (nnU-Net, MONAI)
-    "tta": False,  # 8 mirrorings
-    "engine": "auto",  # particleseg.inference.engines
-    "precision": "auto",
-    "cache_dir": None,  # OpenVINO's converted models; None: ~/.cache/particleseg
-    "batch_size": 1,  # windows per forward pass
-    "num_workers": 0,  # DataLoader workers reading chunks
-    "resize": "band",  # particleseg.inference.size_band
-}
+from omegaconf import OmegaConf
 
-OUTPUT_DEFAULTS: dict[str, Any] = {
-    "ome_zarr": True,  # instances.ome.zarr (particleseg.io.ome_zarr)
-    "tiff_max_bytes": 2**31,  # instances.tif when the labels take at most this
-    "border_core": False,  # keep the network-grid border-core map
-    "probabilities": False,  # keep the network-grid probabilities (float16)
-    "keep_work": False,  # keep .work/
-    "overlay": True,  # overlay.png
-    "analysis": True,  # particles.csv, the size distribution, report.html
-}
+from particleseg.config import CONF_DIR
+
+
+def _group_defaults(group: str) -> dict[str, Any]:
+    """The keys and values of ``conf/GROUP/default.yaml``."""
+    values = OmegaConf.to_container(OmegaConf.load(CONF_DIR / group / "default.yaml"))
+    assert isinstance(values, dict)
+    return values
+
+
+#: Sliding-window inference (conf/inference/default.yaml).
+INFERENCE_DEFAULTS: dict[str, Any] = _group_defaults("inference")
+#: What predict writes (conf/outputs/default.yaml).
+OUTPUT_DEFAULTS: dict[str, Any] = _group_defaults("outputs")
 
 _REPLACED = {"autocast": "inference.precision (bf16 | fp32 | auto)"}
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from particleseg.inference.settings import INFERENCE_DEFAULTS
+
 #: Network diameters measured, as ratios of the target size.
 RATIOS = (0.5, 0.625, 0.75, 0.875, 1.0, 1.25, 1.5, 1.75, 2.0)
 #: The band keeps ratios whose mean F1_instance is at most this far below the target's.
@@ -35,8 +37,8 @@ TOLERANCE = 0.02
 #: Edge of the crop on the network grid that one measurement predicts.
 CROP_EDGE = 160
 RULES = ("band", "target")
-#: The rule when predict's settings name none (conf/predict/predict.yaml sets it too).
-DEFAULT_RULE = "band"
+#: The rule when predict's settings name none (inference.resize, conf/inference/default.yaml).
+DEFAULT_RULE = INFERENCE_DEFAULTS["resize"]
 
 
 def check_band(band: Any, target: float, where: str = "size_band") -> tuple[float, float] | None:

@@ -1,7 +1,7 @@
 """napari widget that segments a scan with particleseg: a worker thread, a progress bar, cancel.
 
-The widget composes the same Hydra config as ``particleseg predict`` (``conf/predict``), with the
-fields as overrides, so a result made here is the result the command makes (and the command
+The widget composes the same Hydra config as ``particleseg predict`` (``conf/predict.yaml``), with
+the fields as overrides, so a result made here is the result the command makes (and the command
 resumes it, or reports it as complete). The run goes in a napari thread worker; the network
 stage reports every chunk to the progress bar and checks the cancel button between chunks.
 A cancelled run stops at the next chunk and leaves its output folder as a killed run does: the
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.callbacks import Callback
+
+from particleseg.entry import hydra_value
 
 #: Label of the size field's choices; anything else is a particle diameter in voxels.
 SIZE_CHOICES = ("model", "auto")
@@ -78,7 +80,11 @@ def predict_overrides(
     if not str(image) or not image.exists():
         raise ValueError(f"{image}: scan not found; choose a scan file or folder")
     size = str(size).strip()
-    overrides = [f"input={image}", f"paths.root={Path.cwd()}", f"model={model}"]
+    overrides = [
+        f"input={hydra_value(str(image))}",
+        f"paths.root={hydra_value(str(Path.cwd()))}",
+        f"checkpoint={hydra_value(str(model))}",
+    ]
     if size in SIZE_CHOICES:
         overrides.append(f"particle_size={size}")
     else:
@@ -92,19 +98,16 @@ def predict_overrides(
             )
         overrides.append(f"particle_size_px={value}")
     if output not in (None, ""):
-        overrides.append(f"output={Path(output)}")
+        overrides.append(f"output={hydra_value(str(Path(output)))}")
     overrides += ["trainer.enable_progress_bar=false", f"overwrite={str(bool(overwrite)).lower()}"]
     return overrides
 
 
 def compose_predict(overrides: list[str]) -> Any:
     """The predict config with ``overrides``, as ``particleseg predict`` composes it."""
-    from hydra import compose, initialize_config_dir
+    from particleseg.config import compose_config
 
-    from particleseg.config import CONF_DIR
-
-    with initialize_config_dir(config_dir=str(CONF_DIR / "predict"), version_base="1.3"):
-        return compose(config_name="predict", overrides=overrides)
+    return compose_config("predict", overrides)
 
 
 def predict_steps(overrides: list[str], cancel: threading.Event) -> Iterator[tuple]:

@@ -14,7 +14,7 @@ def predict(cfg: DictConfig, callbacks: list | None = None) -> list[dict]:
     one-line summary of each.
 
     Args:
-        cfg: the composed predict config (``conf/predict/predict.yaml``).
+        cfg: the composed predict config (``conf/predict.yaml``).
         callbacks: Lightning callbacks added to the network stage's trainer (the napari
             widget's progress bar and cancel button).
 
@@ -40,7 +40,7 @@ def predict(cfg: DictConfig, callbacks: list | None = None) -> list[dict]:
     scans = list_scans(source, splits=splits, **sizes)
     from particleseg.inference.model import load_checkpoint, resolve_model_path
 
-    model = load_checkpoint(resolve_model_path(cfg.get("model")))
+    model = load_checkpoint(resolve_model_path(cfg.checkpoint))
     from hydra.utils import instantiate
 
     from particleseg.inference.pipeline import predict_scan

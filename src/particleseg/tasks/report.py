@@ -18,22 +18,20 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from particleseg.config import CONF_DIR
+from particleseg.config import compose_config
+from particleseg.entry import hydra_value
 from particleseg.evaluation import baseline_segmenter, find_prediction, score_sample
 from particleseg.tasks.predict import predict
 
 log = logging.getLogger(__name__)
 
-CONF = CONF_DIR
 MODEL = "model"
 
 
 def predict_config(cfg: DictConfig, dataset: str, split: str, output: Path) -> DictConfig:
-    """The predict config (conf/predict/predict.yaml) for one test set of the report."""
-    pcfg = OmegaConf.load(CONF / "predict" / "predict.yaml")
-    pcfg.pop("hydra", None)
-    pcfg.paths.root = cfg.paths.root
-    pcfg.input, pcfg.model = str(dataset), cfg.checkpoint
+    """The predict config (conf/predict.yaml, composed) for one test set of the report."""
+    pcfg = compose_config("predict", [f"paths.root={hydra_value(str(cfg.paths.root))}"])
+    pcfg.input, pcfg.checkpoint = str(dataset), cfg.checkpoint
     pcfg.output, pcfg.splits = str(output), [split]
     return OmegaConf.merge(pcfg, cfg.get("predict") or {})
 

@@ -1,1 +1,0 @@
-"""Hydra configs (a package, so that Hydra finds them in an installed particleseg)."""
