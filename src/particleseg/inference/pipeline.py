@@ -44,6 +44,7 @@ from particleseg.inference.lightning import (
 )
 from particleseg.inference.memory import check_memory
 from particleseg.inference.model import LoadedModel
+from particleseg.inference.plan import ChunkPlan
 from particleseg.inference.reports import write_analysis, write_overlay
 from particleseg.inference.run_state import (
     SUMMARY,
@@ -143,15 +144,7 @@ def predict_scan(
     reference, reference_warnings = scan_reference(scan, model)
     warnings += reference_warnings
     if state == "start":  # a resumed run's input has the fingerprint of the one checked
-        array = scan.open()
-        try:
-            check_scan_values(array, scan)
-        except ValueError:
-            if rank0 and out.is_dir() and not any(out.iterdir()):
-                out.rmdir()  # made by prepare_output's write check: leave nothing behind
-            raise
-        finally:
-            release_pages(array)  # the streamed pages of a memory-mapped scan
+        _check_values_before_start(scan, out, rank0)
     stages = Stages(work)
     timings: dict[str, float] = {}
     peaks: dict[str, int] = {"start": peak_rss_bytes()["self"]}
@@ -193,42 +186,12 @@ def predict_scan(
         timings.setdefault(s, (stages.done(s) or {}).get("seconds", 0.0))
     warnings += result_warnings(scan, n_particles)
     summary = {
-        "input": str(scan.path),
-        "name": scan.name,
-        "shape": list(scan.shape),
-        "dtype": scan.dtype,
-        "spacing": list(scan.spacing) if scan.spacing else None,
-        "unit": scan.unit,
+        **scan_section(scan, plan, zoom, normalize, reference),
         "particles": n_particles,
         "warnings": warnings,  # what to check in this result (also logged)
         "size_distribution": analysis,
-        "particle_size": {
-            "used_px_zyx": list(scan.particle_size_px),
-            "source": scan.size_source,
-            "estimate": scan.estimate,
-        },
-        "normalization": normalize.to_dict(),
-        "input_reference": reference,  # the histogram check against the model's references
-        "zoom": list(zoom),
-        "network_particle_size": zoom[0] * scan.particle_size_px[0],  # diameter on the grid
-        "network_shape": list(plan.network_shape),
-        "model": {
-            "path": str(model.path),
-            "sha256": facts["model_sha256"],
-            "target_particle_size": model.target_particle_size,
-            "size_band": list(model.size_band) if model.size_band else None,
-            "border_thickness": model.border_thickness,
-            "patch_size": list(model.patch_size),
-        },
-        "windows": {
-            "plain_sliding_window": plan.n_windows,
-            "forward_passes": network.get("forward_passes"),
-            "forward_s": network.get("forward_s"),
-            "engine": _read_json(work / "engine.json"),
-            "estimate_before_run": cost,
-            "chunks": plan.n_chunks,
-            "chunks_computed_last_run": network.get("chunks_computed_last_run"),
-        },
+        "model": model_section(model, facts["model_sha256"]),
+        "windows": windows_section(plan, network, _read_json(work / "engine.json"), cost),
         "timings_s": {**timings, "this_run_total": time.perf_counter() - t_start},
         "peak_rss_bytes": {**peak_rss_bytes(), "after_stage": peaks},
         "disk_bytes": {
@@ -244,6 +207,68 @@ def predict_scan(
     if not outputs["keep_work"]:
         shutil.rmtree(work, ignore_errors=True)
     return summary
+
+
+def _check_values_before_start(scan: ScanInput, out: Path, rank0: bool) -> None:
+    """Refuse a scan of unusable values (NaN, constant) before any work, leaving nothing."""
+    array = scan.open()
+    try:
+        check_scan_values(array, scan)
+    except ValueError:
+        if rank0 and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # made by prepare_output's write check: leave nothing behind
+        raise
+    finally:
+        release_pages(array)  # the streamed pages of a memory-mapped scan
+
+
+def scan_section(
+    scan: ScanInput, plan: ChunkPlan, zoom: tuple, normalize: Normalization, reference: dict
+) -> dict:
+    """The summary's keys about the scan: geometry, particle size, normalization, resize."""
+    return {
+        "input": str(scan.path),
+        "name": scan.name,
+        "shape": list(scan.shape),
+        "dtype": scan.dtype,
+        "spacing": list(scan.spacing) if scan.spacing else None,
+        "unit": scan.unit,
+        "particle_size": {
+            "used_px_zyx": list(scan.particle_size_px),
+            "source": scan.size_source,
+            "estimate": scan.estimate,
+        },
+        "normalization": normalize.to_dict(),
+        "input_reference": reference,  # the histogram check against the model's references
+        "zoom": list(zoom),
+        "network_particle_size": zoom[0] * scan.particle_size_px[0],  # diameter on the grid
+        "network_shape": list(plan.network_shape),
+    }
+
+
+def model_section(model: LoadedModel, sha256: str) -> dict:
+    """The summary's ``model``: which file, and the sizes it was trained for."""
+    return {
+        "path": str(model.path),
+        "sha256": sha256,
+        "target_particle_size": model.target_particle_size,
+        "size_band": list(model.size_band) if model.size_band else None,
+        "border_thickness": model.border_thickness,
+        "patch_size": list(model.patch_size),
+    }
+
+
+def windows_section(plan: ChunkPlan, network: dict, engine: dict | None, cost: dict | None) -> dict:
+    """The summary's ``windows``: forward passes against a plain sliding window, the engine."""
+    return {
+        "plain_sliding_window": plan.n_windows,
+        "forward_passes": network.get("forward_passes"),
+        "forward_s": network.get("forward_s"),
+        "engine": engine,
+        "estimate_before_run": cost,
+        "chunks": plan.n_chunks,
+        "chunks_computed_last_run": network.get("chunks_computed_last_run"),
+    }
 
 
 def run_network_stage(
