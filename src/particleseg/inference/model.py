@@ -15,7 +15,7 @@ from particleseg.models.metadata import CHECKPOINT_KEY, read_model_metadata
 
 __all__ = ["CHECKPOINT_KEY", "DEFAULT_MODEL", "LoadedModel", "load_checkpoint"]
 
-# The shipped default model (model card: MODEL_CARD.md beside it); ``checkpoint=default`` in predict.
+# The shipped default model (its card: MODEL_CARD.md beside it); predict's ``checkpoint=default``.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.ckpt"
 
 

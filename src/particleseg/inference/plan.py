@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from particleseg.inference.settings import INFERENCE_DEFAULTS
+
 DIRECTIONS = tuple(d for d in itertools.product((0, 1), repeat=3) if any(d))
 
 
@@ -164,7 +166,7 @@ def plan_chunks(
     network_shape: Sequence[int],
     patch: Sequence[int],
     chunk_size: int | Sequence[int],
-    overlap: float = 0.5,
+    overlap: float = INFERENCE_DEFAULTS["overlap"],
 ) -> ChunkPlan:
     """Plan the chunks of a sliding window over ``network_shape``.
 

@@ -45,6 +45,7 @@ import torch
 from particleseg.analysis.particle_size import FEW_PARTICLES, block_diameters, mean_diameter
 from particleseg.inference.inputs import ScanInput
 from particleseg.inference.model import LoadedModel
+from particleseg.inference.settings import INFERENCE_DEFAULTS
 from particleseg.inference.sliding_window import predict_probabilities
 from particleseg.spacing import check_spacing
 from particleseg.targets import border_core_to_instance
@@ -141,7 +142,7 @@ def measure_blocks(
     ratio: np.ndarray,
     *,
     postprocess: dict,
-    overlap: float = 0.5,
+    overlap: float = INFERENCE_DEFAULTS["overlap"],
     autocast: bool = False,
     net=None,
     network_block: int = NETWORK_BLOCK,
@@ -207,7 +208,7 @@ def estimate_size_with_model(
     first_guess_px: float | None = None,
     *,
     postprocess: dict,
-    overlap: float = 0.5,
+    overlap: float = INFERENCE_DEFAULTS["overlap"],
     autocast: bool = False,
     net=None,
     max_passes: int = MAX_PASSES,

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from particleseg.inference.plan import plan_chunks
+from particleseg.inference.settings import INFERENCE_DEFAULTS
 from particleseg.inference.windows import WindowSums
 
 
@@ -24,8 +25,8 @@ def predict_probabilities(
     net: nn.Module,
     image: torch.Tensor,
     patch_size: Sequence[int],
-    overlap: float = 0.5,
-    sigma_scale: float = 0.125,
+    overlap: float = INFERENCE_DEFAULTS["overlap"],
+    sigma_scale: float = INFERENCE_DEFAULTS["sigma_scale"],
     sw_batch_size: int = 1,
     autocast: bool = False,
     tta: bool = False,

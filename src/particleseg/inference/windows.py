@@ -15,6 +15,8 @@ import torch
 from monai.data.utils import compute_importance_map
 from torch import nn
 
+from particleseg.inference.settings import INFERENCE_DEFAULTS
+
 # mirror axes of the 8-fold test-time augmentation (spatial dims of a (B, C, Z, Y, X) batch)
 MIRRORS = ((), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4))
 
@@ -35,7 +37,7 @@ class WindowSums:
         self,
         net: nn.Module,
         patch: Sequence[int],
-        sigma_scale: float = 0.125,
+        sigma_scale: float = INFERENCE_DEFAULTS["sigma_scale"],
         tta: bool = False,
         autocast: bool = False,
         batch_size: int = 1,

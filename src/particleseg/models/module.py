@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from particleseg.inference.settings import INFERENCE_DEFAULTS
 from particleseg.inference.sliding_window import predict_probabilities
 from particleseg.models.loss import DeepSupervisionLoss
 from particleseg.models.metadata import CHECKPOINT_KEY
@@ -55,7 +56,7 @@ class BorderCoreModule(L.LightningModule):
         target_particle_size: float = 60.0,
         border_thickness: int = 3,
         patch_size: Sequence[int] = (128, 128, 128),
-        val_overlap: float = 0.5,
+        val_overlap: float = INFERENCE_DEFAULTS["overlap"],
         val_autocast: bool = False,
     ) -> None:
         super().__init__()
