@@ -177,7 +177,7 @@ def test_every_problem_is_listed(tmp_path: Path) -> None:
         "sample 'nofile': label 'labels/nofile.npy' not found",
         "sample 'nolabel': missing \"label\"",
         "sample 'nosize': missing particle size",
-        "sample 'badspacing': \"spacing\" must be a list of 3 numbers",
+        "sample 'badspacing': spacing must be 3 positive numbers (Z, Y, X)",
         "sample #8: expected a JSON object",
         "sample '': \"name\" must be a non-empty string",
     ]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from particleseg.io.atomic import write_json_atomic
+from particleseg.spacing import check_spacing
 
 PathLike = str | os.PathLike[str]
 
@@ -46,10 +47,10 @@ def _positive_finite(value: Any) -> bool:
 def _spacing_problems(spacing: Any) -> list[str]:
     if spacing is None:
         return ['missing "spacing": give the voxel spacing (Z, Y, X) in physical units']
-    if isinstance(spacing, str | bytes) or not hasattr(spacing, "__len__") or len(spacing) != 3:
-        return [f'"spacing" must be a list of 3 numbers (Z, Y, X), got {spacing!r}']
-    if not all(_positive_finite(s) for s in spacing):
-        return [f'"spacing" must be 3 positive finite numbers (Z, Y, X), got {list(spacing)!r}']
+    try:
+        check_spacing(spacing, isotropic_scalar=False)
+    except ValueError as err:
+        return [str(err)]
     return []
 
 
