@@ -2,7 +2,6 @@ import cc3d
 import numpy as np
 import pytest
 
-from particleseg.synth import particles
 from particleseg.synth.particles import FAMILIES, render_particle
 from particleseg.synth.scene import Scene, SceneParams, render_scene, touching_particles
 
@@ -149,7 +148,6 @@ def test_every_family_renders_at_its_size(family):
     assert p.mask.any() and int(cc3d.connected_components(p.mask, connectivity=6).max()) == 1
     assert np.cbrt(6 * p.occupancy.sum() / np.pi) == pytest.approx(d, rel=0.05)
     assert np.cbrt(6 * p.mask.sum() / np.pi) == pytest.approx(d, rel=0.25)
-    np.testing.assert_array_equal(getattr(particles, family)(d, 7), p.occupancy)
 
 
 @pytest.mark.parametrize("aspect", [3.0, 6.0])
