@@ -125,6 +125,25 @@ def test_sizes_from_metadata_physical_units_and_auto(tmp_path):
     assert scan.size_source == "auto" and scan.estimate["diameter_px"] > 0
 
 
+def test_a_sidecar_with_the_spacing_only_serves_a_size_given_on_the_command(tmp_path):
+    """A scanner's sidecar may hold the spacing only: the command's size completes it."""
+    import json
+
+    np.save(tmp_path / "scan.npy", blobs((8, 8, 8), 2, 2))
+    sidecar = tmp_path / "scan.meta.json"
+    sidecar.write_text(json.dumps({"spacing": [2.0, 1.0, 1.0], "unit": "um"}))
+    scan = resolve_scan(tmp_path / "scan.npy", particle_size_px=5)
+    assert scan.particle_size_px == (5.0,) * 3 and scan.spacing == (2.0, 1.0, 1.0)
+    assert scan.unit == "um"
+    scan = resolve_scan(tmp_path / "scan.npy", particle_size=4.0)
+    assert scan.particle_size_px == (2.0, 4.0, 4.0) and scan.size_source == "particle_size"
+    with pytest.raises(ValueError, match=r"scan.meta.json: missing particle size"):
+        resolve_scan(tmp_path / "scan.npy")  # nothing gives the size
+    sidecar.write_text(json.dumps({"spacing": [2.0, 0, 1.0]}))
+    with pytest.raises(ValueError, match=r"scan.meta.json: spacing must be 3 positive"):
+        resolve_scan(tmp_path / "scan.npy", particle_size_px=5)
+
+
 def test_model_thresholds_apply_unless_given(tiny_checkpoint, tmp_path):
     from particleseg.inference.cpu_stages import POSTPROCESS_DEFAULTS, resolve_postprocess
     from particleseg.inference.export import export_model

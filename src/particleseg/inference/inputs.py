@@ -23,6 +23,7 @@ from particleseg.io import (
     SampleMetadata,
     load_dataset,
     read_metadata,
+    read_sidecar_spacing,
     read_volume,
     read_volume_spacing,
     sidecar_path,
@@ -108,15 +109,20 @@ def resolve_scan(
     path = Path(path)
     array = read_volume(path)  # raises ValueError naming the file
     shape = tuple(int(s) for s in array.shape)
+    unit, meta_spacing = None, None
     if metadata is None and sidecar_path(path).is_file():
-        metadata = read_metadata(path)
-    unit = metadata.unit if metadata is not None else None
+        if particle_size_px is None and particle_size is None:
+            metadata = read_metadata(path)  # its particle size is the one there is
+        else:  # the size comes from the command: a sidecar may hold the spacing only
+            meta_spacing, unit = read_sidecar_spacing(path)
+    if metadata is not None:
+        meta_spacing, unit = tuple(metadata.spacing), metadata.unit
     if spacing is not None:
         spacing = check_spacing(spacing, where=str(path))
     else:
         spacing = read_volume_spacing(path)
-    if spacing is None and metadata is not None:
-        spacing = tuple(metadata.spacing)
+    if spacing is None:
+        spacing = meta_spacing
     name = name or path.name.split(".")[0]
     estimate = None
     if particle_size_px is not None:

@@ -17,6 +17,7 @@ from particleseg.io.dataset import (
 from particleseg.io.metadata import (
     SampleMetadata,
     read_metadata,
+    read_sidecar_spacing,
     sidecar_path,
     write_metadata,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "check_volume_shape",
     "load_dataset",
     "read_metadata",
+    "read_sidecar_spacing",
     "read_sample",
     "read_volume",
     "read_volume_spacing",

@@ -215,16 +215,43 @@ def read_metadata(image_path: PathLike) -> SampleMetadata:
         ValueError: Naming the sidecar, if it is missing, not valid JSON, or its content is invalid.
     """
     path = sidecar_path(image_path)
+    return SampleMetadata.from_dict(_read_sidecar(path, image_path), path)
+
+
+def read_sidecar_spacing(image_path: PathLike) -> tuple[tuple[float, float, float], str]:
+    """The spacing and unit of a volume's sidecar, for a run that gives the particle size.
+
+    A sidecar written by a scanner's export may hold the spacing only; when the particle size
+    comes from the command (``particle_size_px=...``), its missing size is not a problem.
+
+    Returns:
+        ``((z, y, x), unit)``.
+
+    Raises:
+        ValueError: Naming the sidecar, if it is missing, not valid JSON, or its spacing or unit
+            is invalid.
+    """
+    path = sidecar_path(image_path)
+    d = _read_sidecar(path, image_path)
+    if not isinstance(d, dict):
+        return SampleMetadata.from_dict(d, path).spacing, ""  # raises, naming the file
+    unit = d.get("unit", "mm")
+    problems = _spacing_problems(d.get("spacing")) + _unit_problems(unit)
+    if problems:
+        raise ValueError("\n".join(f"{path}: {p}" for p in problems))
+    return check_spacing(d["spacing"], isotropic_scalar=False), str(unit)
+
+
+def _read_sidecar(path: Path, image_path: PathLike) -> Any:
     if not path.is_file():
         raise ValueError(
             f"{path}: metadata sidecar for {image_path} not found; spacing and particle size are "
             f"required: {HOW_TO_GIVE_METADATA}"
         )
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: cannot read metadata sidecar (malformed JSON?): {exc}") from exc
-    return SampleMetadata.from_dict(d, path)
 
 
 def write_metadata(image_path: PathLike, meta: SampleMetadata) -> Path:

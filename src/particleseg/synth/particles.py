@@ -202,4 +202,3 @@ def render_particle(
         aspect=aspect,
         features=features,
     )
-
