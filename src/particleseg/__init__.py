@@ -6,3 +6,8 @@ are imported only by the entry points that use them.
 """
 
 __version__ = "0.1.0"
+
+from particleseg.numba_cache import ensure_numba_cache_dir
+
+# A read-only install still keeps its compiled kernels (particleseg/numba_cache.py).
+ensure_numba_cache_dir()
