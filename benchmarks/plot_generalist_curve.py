@@ -17,6 +17,7 @@ import argparse
 import csv
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +76,25 @@ def main() -> None:
     fig.savefig(PNG)
     last = max(int(r["step"]) + 1 for r in rows if r.get("step"))
     print(f"wrote {KEPT} and {PNG} (last logged iteration {last})")
+    print(trend(rows, since=last // 2))
+
+
+def trend(rows: list[dict], since: int, goal: float = 0.80) -> str:
+    """Least-squares line through val/f1_instance after iteration ``since``: its slope, its
+    value at the last iteration, and where it would reach ``goal`` if it went on (a straight
+    extrapolation of a noisy curve, whose learning rate has decayed to zero: a rough guide)."""
+    points = [(int(r["step"]) + 1, float(r[METRICS[0]])) for r in rows if r.get(METRICS[0])]
+    points = [(s, v) for s, v in points if s > since]
+    if len(points) < 3:
+        return "too few validation points for a trend"
+    steps, values = (np.array(v, float) for v in zip(*points, strict=True))
+    slope, intercept = np.polyfit(steps, values, 1)
+    end = steps.max()
+    line = f"val/f1_instance trend over iterations {since}-{end:.0f} ({len(points)} points): "
+    line += f"{slope * 1e4:+.3f} per 10,000 iterations, {slope * end + intercept:.3f} at {end:.0f}"
+    if slope > 0:
+        line += f"; {goal:.2f} at about {(goal - intercept) / slope:,.0f} iterations"
+    return line
 
 
 if __name__ == "__main__":
