@@ -133,7 +133,9 @@ def in_memory(scan_path: str, model_path: str, size_px: float) -> None:
     print(json.dumps({"rss": rss, "seconds": time.perf_counter() - t0, "n": int(labels.max())}))
 
 
-def run_predict(scan: Path, model: Path, size_px: float, out: Path) -> tuple[dict, float]:
+def run_predict(
+    scan: Path, model: Path, size_px: float, out: Path, overrides: tuple[str, ...] = ()
+) -> tuple[dict, float]:
     cmd = [
         sys.executable,
         str(ROOT / "predict.py"),
@@ -144,6 +146,7 @@ def run_predict(scan: Path, model: Path, size_px: float, out: Path) -> tuple[dic
         "overwrite=true",
         "outputs.keep_work=false",
         "trainer.enable_progress_bar=false",
+        *overrides,
     ]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
