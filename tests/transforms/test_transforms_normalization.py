@@ -9,6 +9,7 @@ from particleseg.transforms.normalization import (
     normalization_for_scan,
     resolve_config,
     sample_voxels,
+    zscore_as_percentile,
 )
 
 PCT = {"scheme": "percentile", "lower": 0.01, "upper": 0.99, "n_blocks": 8, "block": 8}
@@ -153,3 +154,22 @@ def test_defaults_are_filled_in():
     cfg = resolve_config({"scheme": "percentile"})
     assert cfg["lower"] < cfg["upper"] and cfg["values"] == [0.0, 1.0]
     assert cfg["n_blocks"] >= 1 and cfg["block"] >= 1
+
+
+def test_zscore_as_percentile_puts_a_training_scans_levels_where_the_zscore_put_them():
+    """A model trained with a global z-score, given the per-scan scheme: on its training scan
+    the levels land exactly where the z-score put them; a gain and offset change nothing."""
+    scan = _scan()
+    zs = {"scheme": "global_zscore", "mean": 11000.0, "std": 2500.0}
+    cfg = zscore_as_percentile(zs, [scan], PCT)
+    assert cfg["scheme"] == "percentile"
+    norm = normalization_for_scan(scan, cfg)
+    low, high = norm.measured["low"], norm.measured["high"]
+    levels = np.array([low, high], np.float32)
+    np.testing.assert_allclose(norm(levels), (levels - 11000.0) / 2500.0, rtol=1e-5, atol=1e-5)
+    brighter = (2.0 * scan.astype(np.float32) + 500.0).astype(np.float32)
+    np.testing.assert_allclose(
+        normalization_for_scan(brighter, cfg)(brighter), norm(scan), rtol=1e-4, atol=1e-4
+    )
+    with pytest.raises(ValueError, match="global_zscore"):
+        zscore_as_percentile(PCT, [scan])
