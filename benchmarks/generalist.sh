@@ -11,6 +11,11 @@
 #   data/synth, data/ood_independent: the report's test sets (id_test, hard_test, ood_indep)
 # No test split chooses anything: checkpoint by val/f1_instance on synth_wide's val split,
 # thresholds on synth_wide_tune, band on synth_wide's val split.
+# Shipped on 2026-12-06 (MODEL_CARD.md) by copying $run/model.ckpt to
+# src/particleseg/weights/default.ckpt, then regenerating docs/results.md and the README table:
+#   python evaluate.py --config-name report \
+#     baselines.threshwater.params_file=docs/results/ablation/threshwater_params.json \
+#     baselines.snow.params_file=docs/results/ablation/snow_params.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step=${1:?usage: generalist.sh train|ship}
