@@ -21,64 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(command: list[str]) -> None:
-    """Run one of the project's commands from the repository root; stop on failure."""
-    result = subprocess.run([sys.executable, *command], cwd=ROOT, text=True, capture_output=True)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-
-
-def network_cost(folder: Path) -> dict[str, float]:
-    """Summed network seconds and forward passes of every predict summary under ``folder``."""
-    seconds = passes = 0.0
-    for path in sorted(folder.glob("*/summary.json")):
-        summary = json.loads(path.read_text())
-        seconds += float(summary["timings_s"].get("network") or 0.0)
-        passes += float(summary["windows"].get("forward_passes") or 0)
-    return {"network_s": seconds, "forward_passes": passes}
+from predict_and_score import ROOT, predict_and_score
 
 
 def measure(args: argparse.Namespace, overlap: float, split: str) -> dict:
     """Predict and score ``split`` at ``overlap``; the row of the table."""
     out = args.work / f"overlap_{overlap:g}" / split
-    run(
-        [
-            "predict.py",
-            f"input={args.dataset}",
-            f"checkpoint={args.checkpoint}",
-            f"splits=[{split}]",
-            f"output={out}",
-            f"inference.overlap={overlap}",
-            "outputs.analysis=false",
-            "outputs.overlay=false",
-            "outputs.ome_zarr=false",
-        ]
+    row = predict_and_score(
+        args.dataset, args.checkpoint, split, out, [f"inference.overlap={overlap}"]
     )
-    scores = out.parent / f"{split}_scores"
-    run(
-        [
-            "evaluate.py",
-            f"dataset={args.dataset}",
-            f"predictions={out}",
-            f"splits=[{split}]",
-            f"output_dir={scores}",
-        ]
-    )
-    summary = json.loads((scores / "summary.json").read_text())["splits"][split]
-    return {
-        "overlap": overlap,
-        "split": split,
-        "n_samples": summary["n_samples"],
-        "f1_instance": summary["mean"]["f1_instance"],
-        **network_cost(out),
-    }
+    return {"overlap": overlap, **row}
 
 
 def choose(rows: list[dict], split: str, tolerance: float) -> float:

@@ -1,4 +1,4 @@
-"""The network's forward call: PyTorch, or OpenVINO's CPU runtime, in fp32 or bf16.
+"""The network's forward call: PyTorch, or OpenVINO's CPU runtime, in fp32, bf16 or int8.
 
 Only the forward call of a window changes with the engine; the chunk plan, the window weights and
 the sums stay exactly as they are (:class:`particleseg.inference.windows.WindowSums` calls
@@ -8,6 +8,8 @@ the sums stay exactly as they are (:class:`particleseg.inference.windows.WindowS
   without OpenVINO).
 - ``precision=auto`` is bf16 where the device computes bf16 natively (CPUs with AVX-512 BF16 or
   AMX, CUDA GPUs with bf16) and fp32 elsewhere: emulated bf16 is slower than fp32.
+- ``precision=int8`` runs the model's int8 file (``MODEL.int8.xml``, made by
+  :mod:`particleseg.inference.quantize`) with OpenVINO; never chosen by ``auto``.
 
 OpenVINO's model is converted from the network once per model file and window
 (``openvino.convert_model``, ~10 s) and cached as IR under ``cache_dir`` (default
@@ -32,7 +34,7 @@ import torch
 from particleseg.config import user_cache_dir
 
 ENGINES = ("auto", "torch", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 @dataclass
@@ -41,7 +43,7 @@ class Engine:
 
     Attributes:
         name: ``torch`` or ``openvino``.
-        precision: ``fp32`` or ``bf16``.
+        precision: ``fp32``, ``bf16`` or ``int8``.
         forward: (B, 1, z, y, x) float32 tensor -> (B, K, z, y, x) logits, on the input's device.
         autocast: whether the caller should run ``forward`` under bf16 autocast (torch only).
     """
@@ -100,8 +102,15 @@ def choose(engine: str, precision: str, device: torch.device) -> tuple[str, str]
             "inference.engine=openvino, but OpenVINO is not installed: pip install openvino "
             "(or inference.engine=auto, which falls back to torch)"
         )
+    if precision == "int8" and (engine == "torch" or device.type != "cpu"):
+        raise ValueError(
+            "inference.precision=int8 runs with OpenVINO on the CPU (engine openvino or auto); "
+            f"got engine={engine} on {device}"
+        )
     if engine == "auto":
         engine = "openvino" if device.type == "cpu" and openvino_available() else "torch"
+    if precision == "int8" and engine != "openvino":
+        raise ValueError("inference.precision=int8 needs OpenVINO: pip install openvino")
     if precision == "auto":
         if device.type == "cuda":
             native = torch.cuda.is_bf16_supported()
@@ -137,14 +146,16 @@ def openvino_ir(net: torch.nn.Module, model_path: Path, patch, cache_dir: Path) 
     return xml
 
 
-def _openvino_forward(xml: Path, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def _openvino_forward(net, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``net``: an IR's path or an ``openvino.Model``; int8 keeps its float parts in f32."""
     import openvino as ov
 
     config = {
         "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         "INFERENCE_NUM_THREADS": torch.get_num_threads(),
     }
-    request = ov.Core().compile_model(str(xml), "CPU", config).create_infer_request()
+    net = str(net) if isinstance(net, Path) else net
+    request = ov.Core().compile_model(net, "CPU", config).create_infer_request()
 
     def forward(batch: torch.Tensor) -> torch.Tensor:
         x = batch.detach().to("cpu", torch.float32).numpy()
@@ -159,7 +170,7 @@ def make_engine(model, inference: dict, device: torch.device | None = None) -> E
 
     Args:
         model: the loaded model (its ``net``, ``path`` and ``patch_size``).
-        inference: ``engine`` (auto|torch|openvino), ``precision`` (auto|fp32|bf16) and
+        inference: ``engine`` (auto|torch|openvino), ``precision`` (auto|fp32|bf16|int8) and
             ``cache_dir`` (null: :func:`particleseg.config.user_cache_dir`).
         device: where the forward passes run (predict: the trainer's root device); default a
             GPU when there is one, as ``accelerator=auto`` takes it, else the network's device.
@@ -174,6 +185,11 @@ def make_engine(model, inference: dict, device: torch.device | None = None) -> E
     name, precision = choose(str(inference["engine"]), str(inference["precision"]), device)
     if name == "torch":
         return Engine("torch", precision, model.net, autocast=precision == "bf16")
+    if precision == "int8":
+        from particleseg.inference.quantize import load_int8_ir
+
+        net = load_int8_ir(model.path, model.patch_size)
+        return Engine("openvino", precision, _openvino_forward(net, precision), autocast=False)
     cache = inference["cache_dir"] or user_cache_dir()
     xml = openvino_ir(model.net, Path(model.path), model.patch_size, Path(cache))
     return Engine("openvino", precision, _openvino_forward(xml, precision), autocast=False)

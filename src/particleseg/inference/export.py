@@ -12,6 +12,7 @@ optionally, the post-processing thresholds tuned for it (predict uses them by de
         [--per-scan-from DATASET]    # a global z-score model normalized per scan instead
         [--reference DATASET]        # store its train scans' input histograms (see below)
         [--size-band band.json]      # a file from python -m particleseg.inference.size_band
+        [--int8 DATASET]             # also OUT.int8.xml, calibrated on the dataset's val scans
 
 ``--per-scan-from`` gives a model trained with the global z-score the per-scan normalization
 (:func:`particleseg.transforms.normalization.zscore_as_percentile`, measured on the dataset's
@@ -21,6 +22,9 @@ train split: the scans it was trained on), so gain, offset and bit depth stop ma
 (:mod:`particleseg.transforms.input_reference`): predict then warns when a scan's histogram is
 far from all of them. An exported model file may be given as ``CHECKPOINT`` to add a reference
 (or change the normalization) without retraining; its provenance is kept.
+
+``--int8`` quantizes the exported network for OpenVINO (:mod:`particleseg.inference.quantize`;
+needs NNCF) into a second file beside it, for ``inference.precision=int8``.
 """
 
 from __future__ import annotations
@@ -153,6 +157,12 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="JSON from python -m particleseg.inference.size_band: its 'band' is stored",
     )
+    parser.add_argument(
+        "--int8",
+        type=Path,
+        metavar="DATASET",
+        help="dataset folder: also write OUT.int8.xml, calibrated on its val scans",
+    )
     args = parser.parse_args(argv)
     try:
         normalization = None
@@ -182,9 +192,16 @@ def main(argv: list[str] | None = None) -> None:
         path = export_model(
             args.checkpoint, args.out, args.dtype, postprocess, normalization, reference, band
         )
+        int8 = None
+        if args.int8 is not None:
+            from particleseg.inference.quantize import calibration_crops, quantize_int8
+
+            int8 = quantize_int8(path, calibration_crops(load_checkpoint(path), args.int8))
     except ValueError as err:
         parser.exit(2, f"export: {err}\n")
     print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    if int8 is not None:
+        print(f"{int8} (+ .bin, {int8.with_suffix('.bin').stat().st_size / 2**20:.1f} MiB)")
 
 
 if __name__ == "__main__":
