@@ -20,12 +20,20 @@ With ``--particle-sizes 16,8`` it runs instead the other half of the user base, 
 smaller than the model's target (zoom above 1: the network grid is several times the scan),
 telling predict those particle sizes, and prints the peak RSS after each stage
 (``summary.json``'s ``peak_rss_bytes.after_stage``) and the instance stage's time per network
-voxel, to show whether memory stays flat as the network grid grows.
+voxel, to show whether memory stays flat as the network grid grows. ``--predict-overrides``
+passes settings to every predict run: ``inference.resize=target`` makes the zoom exactly
+target / particle_size_px (the size band would resize less), and ``inference.overlap=0`` runs
+one forward pass per network voxel instead of about 8, so that network grids of 1024^3 fit in a
+CPU session; the border-core map is then slightly worse, but of the same kind, and the stages
+after the network (what this measures) see the same volumes.
 
 Usage:
     python benchmarks/bench_predict.py [--model outputs/train/cpu_small/checkpoints/best.ckpt]
         [--sizes 256,512,768] [--baseline-sizes 256,512] [--work /tmp/bench_predict]
     python benchmarks/bench_predict.py --model MODEL --sizes 256,512 --particle-sizes 16,8
+    python benchmarks/bench_predict.py --model src/particleseg/weights/default.ckpt \
+        --sizes 171,683 --particle-sizes 16 \
+        --predict-overrides inference.resize=target,inference.overlap=0   # zoom 1.5: 256^3..1024^3
 """
 
 from __future__ import annotations
@@ -158,7 +166,9 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-def zoom_rows(scans: dict[int, Path], sizes: list[int], told: list[float], model, args) -> None:
+def zoom_rows(
+    scans: dict[int, Path], sizes: list[int], told: list[float], model, args, overrides=()
+) -> None:
     """Per scan and told particle size: the network grid and the peak RSS after each stage."""
     stages = ("network", "instances", "resample", "filter")
     print(
@@ -170,7 +180,7 @@ def zoom_rows(scans: dict[int, Path], sizes: list[int], told: list[float], model
     for n in sizes:
         for size_px in told:
             out = args.work / f"out_{n}_{size_px:g}"
-            summary, _ = run_predict(scans[n], args.model, size_px, out)
+            summary, _ = run_predict(scans[n], args.model, size_px, out, overrides)
             peaks = summary["peak_rss_bytes"]["after_stage"]
             grid = summary["network_shape"]
             voxels = math.prod(grid)
@@ -192,6 +202,9 @@ def main() -> None:
     parser.add_argument("--baseline-sizes", default="256,512")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_predict"))
     parser.add_argument("--particle-sizes", default="", help="e.g. 16,8: zoom > 1 rows")
+    parser.add_argument(
+        "--predict-overrides", default="", help="comma-separated KEY=VALUE for every predict run"
+    )
     parser.add_argument("--in-memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_memory:
@@ -212,10 +225,11 @@ def main() -> None:
     )
     # warm-up: numba compiles its kernels into its on-disk cache on first use (~0.35 GiB of
     # RSS once); every measured run then starts alike
-    run_predict(scans[min(scans)], args.model, size_px, args.work / "warmup")
+    overrides = tuple(o for o in args.predict_overrides.split(",") if o)
+    run_predict(scans[min(scans)], args.model, size_px, args.work / "warmup", overrides)
     if args.particle_sizes:
         told = [float(s) for s in args.particle_sizes.split(",") if s]
-        zoom_rows(scans, sizes, told, model, args)
+        zoom_rows(scans, sizes, told, model, args, overrides)
         return
     print(
         "| scan | network grid | windows plain | predict passes | per-chunk MONAI "
@@ -224,7 +238,9 @@ def main() -> None:
     )
     print("| --- " * 13 + "|")
     for n in sizes:
-        summary, wall = run_predict(scans[n], args.model, size_px, args.work / f"out_{n}")
+        summary, wall = run_predict(
+            scans[n], args.model, size_px, args.work / f"out_{n}", overrides
+        )
         shape = resized_shape((n,) * 3, zoom_factors(size_px, model.target_particle_size))
         plan = plan_chunks(shape, model.patch_size, 128)
         plain = plain_windows(shape, model.patch_size)
