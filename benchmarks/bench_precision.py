@@ -1,7 +1,8 @@
-"""Inference precision: F1_instance and network time with torch fp32, OpenVINO fp32, bf16, int8.
+"""Inference engine and precision: F1_instance and network time, torch and OpenVINO, fp32 to int8.
 
-Each precision predicts the same scans with ``predict.py`` (the rest of predict's defaults
-unchanged; torch fp32 is the baseline in the same run), then ``evaluate.py`` scores them. int8
+Each engine and precision (torch fp32 and bf16 autocast, OpenVINO fp32, bf16 and int8) predicts
+the same scans with ``predict.py`` (the rest of predict's defaults unchanged; the first variant,
+torch fp32 by default, is the baseline in the same run), then ``evaluate.py`` scores them. int8
 runs the model's ``MODEL.int8.xml`` (``python -m particleseg.inference.quantize MODEL DATASET``,
 calibrated on the validation scans); the bench makes it first when it is missing.
 
@@ -27,6 +28,7 @@ from predict_and_score import ROOT, predict_and_score, run
 #: (row label, predict overrides)
 VARIANTS = {
     "torch fp32": ["inference.engine=torch", "inference.precision=fp32"],
+    "torch bf16": ["inference.engine=torch", "inference.precision=bf16"],
     "OpenVINO fp32": ["inference.engine=openvino", "inference.precision=fp32"],
     "OpenVINO bf16": ["inference.engine=openvino", "inference.precision=bf16"],
     "OpenVINO int8": ["inference.engine=openvino", "inference.precision=int8"],
@@ -41,7 +43,9 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=ROOT / "data/synth_wide")
     parser.add_argument("--splits", default="val", help="comma-separated; val decides")
     parser.add_argument("--choose-on", default="val")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--variants", default="torch fp32,OpenVINO fp32,OpenVINO bf16,OpenVINO int8"
+    )
     parser.add_argument("--tolerance", type=float, default=0.005)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_precision"))
     parser.add_argument("--json", type=Path, default=None)
