@@ -67,14 +67,24 @@ def reference(case):
     return predict(case, case / "reference")
 
 
-@pytest.mark.slow  # 21 s: two processes (the default suite keeps under 10 minutes on 2 cores)
-def test_two_ddp_processes_equal_one(case, reference):
-    out = case / "ddp"
+@pytest.mark.slow  # 21 s per engine: two processes (the default suite keeps under 10 minutes)
+@pytest.mark.parametrize("engine", ["openvino", "torch"])
+def test_two_ddp_processes_equal_one(case, engine):
+    settings = (f"inference.engine={engine}", "inference.precision=fp32")
+    reference = predict(case, case / f"one-{engine}", *settings)
+    out = case / f"ddp-{engine}"
     labels = predict(
-        case, out, "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu"
+        case,
+        out,
+        *settings,
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.accelerator=cpu",
     )
     assert reference.max() > 100
     np.testing.assert_array_equal(labels, reference)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["windows"]["engine"] == {"engine": engine, "precision": "fp32"}
 
 
 @pytest.mark.parametrize(
