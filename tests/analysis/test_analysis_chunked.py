@@ -1,13 +1,15 @@
 """particle_properties_chunked gives the in-memory table for zarr, numpy and dask inputs."""
 
+import tracemalloc
+
 import dask.array as da
 import numpy as np
 import pytest
 import zarr
 from scipy import ndimage as ndi
 
-from particleseg.analysis import particle_properties, particle_properties_chunked
-from particleseg.analysis.chunked import _geometry_plan
+from particleseg.analysis import chunked, particle_properties, particle_properties_chunked
+from particleseg.analysis.chunked import _geometry_plan, _geometry_task, _Source, geometry_stride
 
 INTENSITY = ("intensity_min", "intensity_mean", "intensity_max", "intensity_std")
 
@@ -98,7 +100,55 @@ def test_without_image_and_with_big_particles():
         {"lo": np.array([[2, 3, 3], [0, 0, 0]]), "hi": np.array([[28, 6, 6], [3, 3, 3]])},
         (8, 8, 8),
     )
-    assert sorted(len(rows) for _, rows in plan) == [1, 1]
+    assert sorted(len(rows) for _, rows, _ in plan) == [1, 1]
+    assert [stride for *_, stride in plan] == [1, 1]
+
+
+def test_geometry_stride_is_the_smallest_that_fits():
+    assert geometry_stride((256, 256, 256), 2**24) == 1
+    assert geometry_stride((257, 256, 256), 2**24) == 2
+    assert geometry_stride((1000, 1256, 1256), 2**24) == 5  # 200 x 252 x 252 <= 2^24
+    assert geometry_stride((10, 10, 10), 1) == 10
+
+
+def test_a_particle_spanning_the_scan_is_measured_strided_in_bounded_memory(caplog, monkeypatch):
+    """A "particle" as large as the scan (the matrix, a merged mass) must not make the geometry
+    task read its whole box: above geometry_max_voxels it is measured on every s-th voxel, slab
+    by slab, and approximates the exact values; every other particle stays exact."""
+    n = 96
+    labels = np.zeros((n, n, n), np.uint32)
+    zz, yy, xx = np.mgrid[:n, :n, :n]
+    labels[(zz - 47.5) ** 2 + (yy - 47.5) ** 2 + (xx - 47.5) ** 2 < 45**2] = 7  # 90-voxel ball
+    labels[2:6, 2:6, 2:6] = 3  # a small particle in a corner: exact
+    exact = particle_properties(labels)
+    with caplog.at_level("WARNING", logger="particleseg.analysis.chunked"):
+        got = particle_properties_chunked(
+            labels, block_shape=(32, 32, 32), scheduler="synchronous", geometry_max_voxels=24**3
+        )
+    assert "1 particle(s) with boxes above 13824 voxels" in caplog.text and "(7, 4)" in caplog.text
+    # the ball's task alone, traced: strided, its peak stays flat when the ball is 8x larger
+    # (the stride doubles), where the unstrided task reads and masks the whole box
+    monkeypatch.setattr(chunked, "SLAB_BYTES", 100_000)
+    peaks = {}
+    for size in (96, 192):
+        g = np.mgrid[:size, :size, :size]
+        ball = (((g - (size - 1) / 2) ** 2).sum(0) < (size * 0.47) ** 2).astype(np.uint32)
+        lo, hi = np.zeros((1, 3), int), np.full((1, 3), size)
+        for stride in (1, geometry_stride(hi[0], 24**3)):
+            tracemalloc.start()
+            _geometry_task(
+                _Source(ball), (slice(0, size),) * 3, [0], [1], lo, hi, (1.0,) * 3, stride
+            )
+            peaks[size, stride] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    assert peaks[192, 8] < 1.3 * peaks[96, 4] and peaks[192, 1] > 6 * peaks[96, 1], peaks
+    assert peaks[192, 8] < peaks[192, 1] / 20, peaks
+    big, small = (list(got["id"]).index(i) for i in (7, 3))
+    for name in ("volume", "equivalent_diameter", "bbox_z1"):  # block statistics: exact
+        np.testing.assert_array_equal(got[name], exact[name])
+    for name in ("feret_max", "feret_min", "convex_volume", "surface_area"):
+        assert got[name][small] == exact[name][small]
+        assert abs(got[name][big] / exact[name][big] - 1) < 0.12, name
 
 
 def test_empty_volume():

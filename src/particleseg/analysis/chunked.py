@@ -16,6 +16,11 @@ labels and image given as zarr, numpy or dask arrays, reading at most a few bloc
    once the union of its particles' bounding boxes (at most about twice the block per axis) and
    runs the geometry on each particle's exact bounding-box crop, as the in-memory path does.
    A particle larger than a block along some axis gets a task of its own reading its box.
+   A particle whose box holds more than ``geometry_max_voxels`` (default 2^24, a 256^3 box)
+   is measured on every s-th voxel along each axis instead, with s the smallest stride that
+   fits, read slab by slab: its surface, Feret diameters and convex volume are then
+   approximations (a warning names such particles), and the task's memory stays bounded even
+   for a "particle" that spans the scan (the matrix, a merged mass). Everything else is exact.
 
 Memory: a few blocks (and their boxes) per worker, plus the per-particle table.
 
@@ -50,6 +55,11 @@ from particleseg.analysis.properties import (
 from particleseg.spacing import check_spacing
 
 __all__ = ["particle_properties_chunked"]
+
+#: Largest particle box whose geometry is measured on every voxel (see the module docstring).
+GEOMETRY_MAX_VOXELS = 2**24
+#: Bytes of labels a strided geometry task reads at a time (a slab of whole z-planes).
+SLAB_BYTES = 2**26
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +103,30 @@ def _stats_task(
     return block_stats(lab, img, tuple(s.start for s in box), hist)
 
 
+def geometry_stride(extent: Sequence[int], max_voxels: int) -> int:
+    """The smallest stride s whose subsample of a box of ``extent`` holds <= ``max_voxels``."""
+    s = 1
+    while math.prod(-(-int(n) // s) for n in extent) > max_voxels:
+        s += 1
+    return s
+
+
+def _strided_mask(labels: _Source, region: Box, pid: int, stride: int) -> np.ndarray:
+    """``labels[region][::stride, ::stride, ::stride] == pid``, read a slab of z at a time."""
+    start = [r.start for r in region]
+    shape = [-(-(r.stop - r.start) // stride) for r in region]
+    mask = np.zeros(shape, bool)
+    plane = (region[1].stop - region[1].start) * (region[2].stop - region[2].start)
+    # a multiple of the stride, so that the samples stay aligned from slab to slab
+    slab = stride * max(1, SLAB_BYTES // (stride * plane * labels.dtype.itemsize))
+    for z0 in range(start[0], region[0].stop, slab):
+        box = (slice(z0, min(z0 + slab, region[0].stop)), region[1], region[2])
+        part = labels.read(box)[::stride, ::stride, ::stride] == pid
+        k = (z0 - start[0]) // stride
+        mask[k : k + part.shape[0]] = part
+    return mask
+
+
 def _geometry_task(
     labels: _Source,
     region: Box,
@@ -101,13 +135,20 @@ def _geometry_task(
     lo: np.ndarray,
     hi: np.ndarray,
     spacing: tuple[float, float, float],
+    stride: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Geometry of particles ``ids`` whose boxes ``[lo, hi)`` (local to ``region``) it holds.
+
+    With ``stride`` > 1 (one particle whose box is ``region``), on every stride-th voxel.
 
     Returns:
         (rows, values): the table rows and a (len(rows), 4) float64 array of surface area,
         Feret max, Feret min and convex volume.
     """
+    if stride > 1:
+        mask = _strided_mask(labels, region, int(ids[0]), stride)
+        coarse = tuple(float(d) * stride for d in spacing)
+        return rows, np.asarray([crop_geometry(mask, 1, coarse)], np.float64)
     data = labels.read(region)
     values = np.empty((len(rows), 4), np.float64)
     for k, pid in enumerate(ids):
@@ -117,20 +158,23 @@ def _geometry_task(
 
 
 def _geometry_plan(
-    stats: dict[str, np.ndarray], block: Sequence[int]
-) -> list[tuple[Box, np.ndarray]]:
+    stats: dict[str, np.ndarray], block: Sequence[int], max_voxels: int = GEOMETRY_MAX_VOXELS
+) -> list[tuple[Box, np.ndarray, int]]:
     """Group particles by the block owning their box's first corner.
 
     Returns:
-        (region, rows) per task: the box to read (union of the particles' boxes) and the rows of
-        the particles it serves. Particles longer than a block along some axis get their own task.
+        (region, rows, stride) per task: the box to read (union of the particles' boxes), the
+        rows of the particles it serves, and the sampling stride (1: every voxel). Particles
+        longer than a block along some axis get their own task, strided when their box holds
+        more than ``max_voxels``.
     """
     lo, hi = stats["lo"], stats["hi"]
     block_arr = np.asarray(block, np.int64)
     big = ((hi - lo) > block_arr).any(axis=1)
-    plan: list[tuple[Box, np.ndarray]] = []
+    plan: list[tuple[Box, np.ndarray, int]] = []
     for row in np.flatnonzero(big):
-        plan.append((tuple(slice(a, b) for a, b in zip(lo[row], hi[row], strict=True)), [row]))
+        box = tuple(slice(a, b) for a, b in zip(lo[row], hi[row], strict=True))
+        plan.append((box, [row], geometry_stride(hi[row] - lo[row], max_voxels)))
     small = np.flatnonzero(~big)
     if len(small):
         owner = lo[small] // block_arr
@@ -139,8 +183,9 @@ def _geometry_plan(
         splits = np.flatnonzero(np.diff(key[order])) + 1
         for group in np.split(small[order], splits):
             start, stop = lo[group].min(axis=0), hi[group].max(axis=0)
-            plan.append((tuple(slice(a, b) for a, b in zip(start, stop, strict=True)), group))
-    return [(region, np.asarray(rows, np.intp)) for region, rows in plan]
+            box = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+            plan.append((box, group, 1))
+    return [(region, np.asarray(rows, np.intp), stride) for region, rows, stride in plan]
 
 
 def _compute(tasks: list[Any], scheduler: Any, pool: Any) -> list[Any]:
@@ -169,6 +214,7 @@ def particle_properties_chunked(
     hist_bins: int = 8,
     hist_range: Sequence[float] | None = None,
     num_workers: int | None = None,
+    geometry_max_voxels: int = GEOMETRY_MAX_VOXELS,
 ) -> dict[str, np.ndarray]:
     """Particle properties of a label volume read block by block (same table as in memory).
 
@@ -184,6 +230,8 @@ def particle_properties_chunked(
         hist_bins: Number of histogram bins (with an image).
         hist_range: (lo, hi) of the histogram; default the image's (min, max).
         num_workers: Workers of a local scheduler (default: dask's, the number of cores).
+        geometry_max_voxels: A particle whose box holds more voxels has its geometry measured
+            on a strided subsample (module docstring).
 
     Returns:
         The column table of :func:`particleseg.analysis.properties.particle_properties`.
@@ -240,7 +288,17 @@ def particle_properties_chunked(
 
         geometry = geometry_arrays(len(stats["id"]))
         tasks = []
-        for region, rows in _geometry_plan(stats, block):
+        plan = _geometry_plan(stats, block, geometry_max_voxels)
+        strided = [(int(stats["id"][rows[0]]), stride) for _, rows, stride in plan if stride > 1]
+        if strided:
+            log.warning(
+                "%d particle(s) with boxes above %d voxels: surface, Feret and convex volume "
+                "measured on every s-th voxel (id, s): %s",
+                len(strided),
+                geometry_max_voxels,
+                strided[:10],
+            )
+        for region, rows, stride in plan:
             origin = np.asarray([s.start for s in region], np.int64)
             tasks.append(
                 delayed(_geometry_task)(
@@ -251,6 +309,7 @@ def particle_properties_chunked(
                     stats["lo"][rows] - origin,
                     stats["hi"][rows] - origin,
                     spacing,
+                    stride,
                 )
             )
         for rows, values in _compute(tasks, scheduler, pool):
