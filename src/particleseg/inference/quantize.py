@@ -122,6 +122,7 @@ def quantize_int8(
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(f"{out.stem}.{os.getpid()}.part.xml")
     ov.save_model(quantized, str(part), compress_to_fp16=False)
+    out.unlink(missing_ok=True)  # the .xml comes last: an old one never pairs with a new .bin
     os.replace(part.with_suffix(".bin"), out.with_suffix(".bin"))
     os.replace(part, out)
     return out
