@@ -20,11 +20,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from predict_and_score import ROOT, predict_and_score
+from predict_and_score import ROOT, predict_and_score, write_json
 
 
 def measure(args: argparse.Namespace, overlap: float, split: str) -> dict:
@@ -78,10 +77,7 @@ def main() -> None:
         f"\nchosen on {args.choose_on} (F1_instance within {args.tolerance} of "
         f"{overlaps[0]:.0%}): overlap {chosen:g}"
     )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"checkpoint": str(args.checkpoint), "rows": rows, "chosen": chosen}
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(args.json, {"checkpoint": str(args.checkpoint), "rows": rows, "chosen": chosen})
 
 
 if __name__ == "__main__":

@@ -19,11 +19,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from predict_and_score import ROOT, predict_and_score, run
+from predict_and_score import ROOT, predict_and_score, run, write_json
 
 #: (row label, predict overrides)
 VARIANTS = {
@@ -67,7 +66,7 @@ def main() -> None:
             rows.append({"variant": name, **row})
             print(f"{name} {split}: F1_instance {row['f1_instance']:.4f}", flush=True)
     print(f"\nmodel {args.checkpoint}, dataset {args.dataset}")
-    print("\n| split | engine, precision | scans | F1_instance | network s | vs torch fp32 |")
+    print("\n| split | engine, precision | scans | F1_instance | network s | vs first row |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         base = next((b for b in rows if b["split"] == r["split"]), r)
@@ -84,10 +83,7 @@ def main() -> None:
             f"\nint8 on {args.choose_on}: F1_instance {drop:+.4f} below OpenVINO fp32 "
             f"(tolerance {args.tolerance}): {'kept' if kept else 'not kept'}"
         )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"checkpoint": str(args.checkpoint), "rows": rows, "int8_kept": kept}
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(args.json, {"checkpoint": str(args.checkpoint), "rows": rows, "int8_kept": kept})
 
 
 if __name__ == "__main__":

@@ -22,6 +22,13 @@ def run(command: list[str]) -> None:
         sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
 
 
+def write_json(path: Path | None, doc: dict) -> None:
+    """Write a bench's rows and decision as JSON (nothing when ``path`` is None)."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
 def network_cost(folder: Path) -> dict[str, float]:
     """Summed network seconds and forward passes of every predict summary under ``folder``."""
     seconds = passes = 0.0

@@ -62,6 +62,16 @@ def write_checkpoint(
     return path
 
 
+def labelled_dataset(folder, split="train"):
+    """Two small labelled synthetic scans (20 x 32 x 32, 7-voxel particles) in ``split``."""
+    from particleseg.synth.dataset import build_dataset
+
+    scene = {"size_median_px": 7, "size_range_px": [5, 10], "packing": 0.25}
+    spec = {"n": 2, "shape": [20, 32, 32], "scene": scene, "ct": {"photons": 3000}}
+    build_dataset(folder, {split: spec}, mode="fast", seed=3, progress=False)
+    return folder
+
+
 def blobs(shape, n, radius, seed=0):
     """uint16 image of bright balls on a darker noisy background."""
     rng = np.random.default_rng(seed)

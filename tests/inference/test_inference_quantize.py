@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from inference_helpers import write_checkpoint
+from inference_helpers import labelled_dataset, write_checkpoint
 
 from particleseg.inference import engines
 from particleseg.inference.engines import choose
 from particleseg.inference.model import load_checkpoint
 from particleseg.inference.quantize import calibration_crops, int8_path, main
 from particleseg.io import load_dataset, read_volume
-from particleseg.synth.dataset import build_dataset
 
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
@@ -28,11 +27,7 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def val_dataset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("val")
-    scene = {"size_median_px": 7, "size_range_px": [5, 10], "packing": 0.25}
-    split = {"n": 2, "shape": [20, 32, 32], "scene": scene, "ct": {"photons": 3000}}
-    build_dataset(folder, {"val": split}, mode="fast", seed=3, progress=False)
-    return folder
+    return labelled_dataset(tmp_path_factory.mktemp("val"), "val")
 
 
 def test_int8_runs_with_openvino_on_a_cpu_only(monkeypatch):

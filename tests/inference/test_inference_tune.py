@@ -5,20 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from inference_helpers import labelled_dataset
 
 from particleseg.inference.export import export_model
 from particleseg.inference.model import load_checkpoint
 from particleseg.inference.tune import main
-from particleseg.synth.dataset import build_dataset
 
 
 @pytest.fixture(scope="module")
 def val_dataset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("val")
-    scene = {"size_median_px": 7, "size_range_px": [5, 10], "packing": 0.25}
-    split = {"n": 2, "shape": [20, 32, 32], "scene": scene, "ct": {"photons": 3000}}
-    build_dataset(folder, {"train": split}, mode="fast", seed=3, progress=False)
-    return folder
+    return labelled_dataset(tmp_path_factory.mktemp("val"), "train")
 
 
 def test_tune_writes_the_best_thresholds_and_export_stores_them(
