@@ -88,6 +88,29 @@ def test_sample_spreads_over_the_scan():
     assert 0.3 < values.mean() < 0.7
 
 
+class _Zeros:
+    """An array of zeros of any shape, even one no memory could hold; counts the blocks read."""
+
+    def __init__(self, shape):
+        self.shape, self.dtype, self.blocks_read = shape, np.dtype(np.uint16), 0
+
+    def __getitem__(self, key):
+        self.blocks_read += 1
+        return np.zeros([s.stop - s.start for s in key], self.dtype)
+
+
+@pytest.mark.parametrize(
+    "shape", [(64, 80, 96), (8732566, 6398216, 5634809), (3, 10**7, 10**7), (1, 1, 10**9)]
+)
+def test_the_sample_reads_about_n_blocks_blocks_whatever_the_shape(shape):
+    # a header that claims 3e20 voxels (a corrupt or foreign file) once made np.prod wrap
+    # around, and the grid of 64 blocks became one of 16,632; a thin scan got 599^2 cells
+    scan = _Zeros(shape)
+    values = sample_voxels(scan, n_blocks=64, block=4)
+    assert 64 / 1.5 <= scan.blocks_read <= 64 * 1.5
+    assert values.size <= scan.blocks_read * 4**3
+
+
 def test_small_scan_is_read_whole():
     x = _scan((10, 12, 14))
     assert np.array_equal(np.sort(sample_voxels(x, 8, 8)), np.sort(x.ravel()))

@@ -166,10 +166,23 @@ class Normalization:
 
 
 def _grid(shape: tuple[int, ...], n_blocks: int) -> list[int]:
-    """Cells per axis, about proportional to the shape, with a product close to ``n_blocks``."""
-    volume = float(np.prod(shape))
-    side = (volume / n_blocks) ** (1 / 3)
-    return [max(1, min(s, int(round(s / side)))) for s in shape]
+    """Cells per axis, about proportional to the shape, with a product close to ``n_blocks``.
+
+    An axis shorter than a cell's edge gets one cell, and the edge is worked out again for the
+    other axes, so a thin scan (3 x 10^4 x 10^4) still gets about ``n_blocks`` cells.
+    """
+    grid = [1] * len(shape)
+    free = [i for i, s in enumerate(shape) if s > 1]
+    while free:
+        # Python ints: np.prod wraps around above 2^63 voxels (a corrupt header can claim that)
+        side = (float(math.prod(shape[i] for i in free)) / n_blocks) ** (1 / len(free))
+        thin = [i for i in free if shape[i] < side]
+        if not thin:
+            for i in free:
+                grid[i] = max(1, min(shape[i], int(round(shape[i] / side))))
+            break
+        free = [i for i in free if i not in thin]
+    return grid
 
 
 def sample_voxels(
