@@ -4,6 +4,7 @@ metadata.json), or the 2D slices of one scan, told apart by the files' dimension
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,15 @@ def test_predict_writes_one_folder_per_scan(scans, tiny_checkpoint, tmp_path):
         assert json.loads((out / "summary.json").read_text())["input"].endswith(
             str(Path("scans") / {"a": "a.tif", "b": "b.npy", "c": "c.zarr"}[summary["name"]])
         )
+    # a run stopped before its last scan: the same command keeps the finished scans as they
+    # are and does the rest
+    stamps = {n: (tmp_path / "out" / n / "summary.json").stat().st_mtime_ns for n in "ab"}
+    shutil.rmtree(tmp_path / "out" / "c")
+    again = predict(cfg)
+    assert [s["particles"] for s in again] == [s["particles"] for s in summaries]
+    for name, stamp in stamps.items():
+        assert (tmp_path / "out" / name / "summary.json").stat().st_mtime_ns == stamp
+    assert (tmp_path / "out" / "c" / "summary.json").is_file()
 
 
 def test_dry_run_lists_each_scan_with_its_cost_and_writes_nothing(
