@@ -46,8 +46,7 @@ def _train(cfg: DictConfig) -> float | None:
 
     quiet_third_party()
 
-    from particleseg.tasks import train
-    from particleseg.training import discard_unstarted_run
+    from particleseg.tasks.train import discard_unstarted_run, train
 
     def discard() -> None:  # a fresh run folder without a checkpoint must not look like a run
         if not cfg.get("resume"):

@@ -144,37 +144,6 @@ def run(cfg: DictConfig) -> float | None:
     return best
 
 
-RUN_START_FILES = (".hydra", "train.log", "config_resolved.yaml")
-
-
-def discard_unstarted_run(run_dir: str | Path) -> bool:
-    """Remove a fresh run folder that a failed start left without a checkpoint.
-
-    Only what Hydra and :func:`run` write at the start (``.hydra/``, ``train.log``,
-    ``config_resolved.yaml``) is removed, and the folder itself if that empties it: a folder
-    with a checkpoint or with other files is left alone.
-
-    Returns:
-        Whether the folder was removed.
-    """
-    import shutil
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir() or (run_dir / "checkpoints").exists():
-        return False
-    others = [p for p in run_dir.iterdir() if p.name not in RUN_START_FILES]
-    if others:
-        return False
-    for name in RUN_START_FILES:
-        path = run_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    run_dir.rmdir()
-    return True
-
-
 def _write_curves(run_dir: Path, title: str) -> None:
     """``curves.png`` from the CSV logger's files, when there are any."""
     from particleseg.evaluation.tables import read_metric_history

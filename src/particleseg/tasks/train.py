@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -27,6 +29,42 @@ def check_logger_installed(cfg: DictConfig) -> None:
 def train(cfg: DictConfig) -> float | None:
     """Train the border-core U-Net; return the best validation metric (for sweepers)."""
     check_logger_installed(cfg)
+    dataset_dir = (cfg.get("data") or {}).get("dataset_dir")
+    if not cfg.get("resume") and dataset_dir:
+        # a missing or malformed dataset.json is refused in a second, before Lightning's import
+        # (several seconds); training checks the splits again once it is built
+        from particleseg.io import load_dataset
+
+        load_dataset(dataset_dir)
     from particleseg.training import run
 
     return run(cfg)
+
+
+RUN_START_FILES = (".hydra", "train.log", "config_resolved.yaml")
+
+
+def discard_unstarted_run(run_dir: str | Path) -> bool:
+    """Remove a fresh run folder that a failed start left without a checkpoint.
+
+    Only what Hydra and :func:`run` write at the start (``.hydra/``, ``train.log``,
+    ``config_resolved.yaml``) is removed, and the folder itself if that empties it: a folder
+    with a checkpoint or with other files is left alone.
+
+    Returns:
+        Whether the folder was removed.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or (run_dir / "checkpoints").exists():
+        return False
+    others = [p for p in run_dir.iterdir() if p.name not in RUN_START_FILES]
+    if others:
+        return False
+    for name in RUN_START_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    run_dir.rmdir()
+    return True
