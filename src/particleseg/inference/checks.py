@@ -53,6 +53,30 @@ def unreadable(err: Exception) -> str:
     return f"cannot read the scan's voxels, the file is damaged ({type(err).__name__}: {err})"
 
 
+def check_particle_fits(scan: ScanInput) -> None:
+    """Refuse a scan with an axis shorter than its mean particle diameter (no particle fits).
+
+    Needs only the scan's shape and particle size, so predict runs it before the model loads;
+    a size still to be estimated (``particle_size_px`` None) passes here and is checked later.
+
+    Raises:
+        ValueError: naming the file, the thin axes and what to check.
+    """
+    if scan.particle_size_px is None:
+        return
+    thin = [
+        f"{AXES[i]}: {n} voxels < {d:.1f}"
+        for i, (n, d) in enumerate(zip(scan.shape, scan.particle_size_px, strict=True))
+        if n < d
+    ]
+    if thin:
+        raise ValueError(
+            f"{scan.path}: the scan of shape {tuple(scan.shape)} is thinner than one particle "
+            f"({', '.join(thin)} voxels of mean diameter), so no particle fits in it; check "
+            "particle_size_px / particle_size, or give a larger scan"
+        )
+
+
 def check_scan_geometry(scan: ScanInput, plan: ChunkPlan, patch_size) -> list[str]:
     """Refuse a scan too thin for one particle; warn where the network grid is padded.
 
@@ -67,17 +91,7 @@ def check_scan_geometry(scan: ScanInput, plan: ChunkPlan, patch_size) -> list[st
     Raises:
         ValueError: an axis of the scan is shorter than the mean particle diameter.
     """
-    thin = [
-        f"{AXES[i]}: {n} voxels < {d:.1f}"
-        for i, (n, d) in enumerate(zip(scan.shape, scan.particle_size_px, strict=True))
-        if n < d
-    ]
-    if thin:
-        raise ValueError(
-            f"{scan.path}: the scan of shape {tuple(scan.shape)} is thinner than one particle "
-            f"({', '.join(thin)} voxels of mean diameter), so no particle fits in it; check "
-            "particle_size_px / particle_size, or give a larger scan"
-        )
+    check_particle_fits(scan)
     warnings = []
     padded = [
         f"{AXES[i]} ({n} < {p})"

@@ -38,6 +38,13 @@ def predict(cfg: DictConfig, callbacks: list | None = None) -> list[dict]:
     }
     splits = list(cfg.splits) if cfg.get("splits") else None
     scans = list_scans(source, splits=splits, **sizes)
+    out_root = Path(cfg.output)
+    if out_root.is_file():  # before the model loads (run_state checks it again, per scan)
+        raise ValueError(f"{out_root}: the output must be a folder, and this is a file")
+    from particleseg.inference.checks import check_particle_fits
+
+    for scan in scans:  # and the size, where it is known already
+        check_particle_fits(scan)
     from particleseg.inference.model import load_checkpoint, resolve_model_path
 
     model = load_checkpoint(resolve_model_path(cfg.checkpoint))
@@ -49,7 +56,6 @@ def predict(cfg: DictConfig, callbacks: list | None = None) -> list[dict]:
     inference = OmegaConf.to_container(cfg.inference, resolve=True)
     postprocess = OmegaConf.to_container(cfg.postprocess, resolve=True)
     trainer = instantiate(cfg.trainer, callbacks=list(callbacks or []))
-    out_root = Path(cfg.output)
     single = input_kind(Path(source)) in ("volume", "slices")  # else one folder per scan
     if cfg.get("dry_run"):
         from particleseg.inference.cost import dry_run_rows
