@@ -121,11 +121,17 @@ def test_a_particle_spanning_the_scan_is_measured_strided_in_bounded_memory(capl
     labels[(zz - 47.5) ** 2 + (yy - 47.5) ** 2 + (xx - 47.5) ** 2 < 45**2] = 7  # 90-voxel ball
     labels[2:6, 2:6, 2:6] = 3  # a small particle in a corner: exact
     exact = particle_properties(labels)
+    warnings = []  # what predict copies into summary.json
     with caplog.at_level("WARNING", logger="particleseg.analysis.chunked"):
         got = particle_properties_chunked(
-            labels, block_shape=(32, 32, 32), scheduler="synchronous", geometry_max_voxels=24**3
+            labels,
+            block_shape=(32, 32, 32),
+            scheduler="synchronous",
+            geometry_max_voxels=24**3,
+            warnings=warnings,
         )
     assert "1 particle(s) with boxes above 13824 voxels" in caplog.text and "(7, 4)" in caplog.text
+    assert len(warnings) == 1 and warnings[0] in caplog.text
     # the ball's task alone, traced: strided, its peak stays flat when the ball is 8x larger
     # (the stride doubles), where the unstrided task reads and masks the whole box
     monkeypatch.setattr(chunked, "SLAB_BYTES", 100_000)

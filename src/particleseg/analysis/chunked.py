@@ -215,6 +215,7 @@ def particle_properties_chunked(
     hist_range: Sequence[float] | None = None,
     num_workers: int | None = None,
     geometry_max_voxels: int = GEOMETRY_MAX_VOXELS,
+    warnings: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Particle properties of a label volume read block by block (same table as in memory).
 
@@ -232,6 +233,8 @@ def particle_properties_chunked(
         num_workers: Workers of a local scheduler (default: dask's, the number of cores).
         geometry_max_voxels: A particle whose box holds more voxels has its geometry measured
             on a strided subsample (module docstring).
+        warnings: A list to append what the caller should report to (the particles measured
+            strided); they are logged either way.
 
     Returns:
         The column table of :func:`particleseg.analysis.properties.particle_properties`.
@@ -291,13 +294,14 @@ def particle_properties_chunked(
         plan = _geometry_plan(stats, block, geometry_max_voxels)
         strided = [(int(stats["id"][rows[0]]), stride) for _, rows, stride in plan if stride > 1]
         if strided:
-            log.warning(
-                "%d particle(s) with boxes above %d voxels: surface, Feret and convex volume "
-                "measured on every s-th voxel (id, s): %s",
-                len(strided),
-                geometry_max_voxels,
-                strided[:10],
+            text = (
+                f"{len(strided)} particle(s) with boxes above {geometry_max_voxels} voxels: "
+                "surface, Feret diameters and convex volume measured on every s-th voxel "
+                f"(id, s): {strided[:10]}"
             )
+            log.warning("%s", text)
+            if warnings is not None:
+                warnings.append(text)
         for region, rows, stride in plan:
             origin = np.asarray([s.start for s in region], np.int64)
             tasks.append(

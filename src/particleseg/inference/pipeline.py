@@ -328,7 +328,8 @@ def write_outputs(
 ) -> tuple[dict[str, int], dict]:
     """The labels into ``out`` and the files made from them: viewers' copies, overlay, analysis.
 
-    Adds each step's seconds to ``timings`` and the TIFF copy's warnings to ``warnings``.
+    Adds each step's seconds to ``timings``, and the TIFF copy's and the analysis's warnings
+    to ``warnings``.
 
     Returns:
         (bytes per file written, the size distribution of the analysis or {}).
@@ -345,7 +346,7 @@ def write_outputs(
     if outputs["analysis"]:
         t0 = time.perf_counter()
         shown = {"scan": scan.name, "particles": n_particles, "model": model.path.name}
-        paths, analysis = write_analysis(out, scan, shown)
+        paths, analysis = write_analysis(out, scan, shown, warnings)
         written.update({p.name: p.stat().st_size for p in paths.values()})
         timings["analysis"] = time.perf_counter() - t0
     return written, analysis

@@ -28,11 +28,15 @@ def write_overlay(out: Path, scan: ScanInput, n_particles: int | None) -> Path:
     return path
 
 
-def write_analysis(out: Path, scan: ScanInput, summary: dict) -> tuple[dict[str, Path], dict]:
+def write_analysis(
+    out: Path, scan: ScanInput, summary: dict, warnings: list[str] | None = None
+) -> tuple[dict[str, Path], dict]:
     """Per-particle properties and the report of ``out/instances.zarr`` (predict's analysis).
 
     Physical units when the scan has a spacing (its unit), voxels otherwise. The labels and the
     scan are read block by block (:func:`particleseg.analysis.particle_properties_chunked`).
+    What the result's reader should know (particles measured on a subsample) is appended to
+    ``warnings``.
 
     Returns:
         The files written, by name (see :func:`particleseg.analysis.write_report`), and the size
@@ -46,7 +50,9 @@ def write_analysis(out: Path, scan: ScanInput, summary: dict) -> tuple[dict[str,
     unit = (scan.unit or "unit") if scan.spacing else "voxel"
     # threads: the scan may be opened through a reader that cannot be pickled into processes
     # (a tifffile store holds a lock), which the processes scheduler needs
-    table = particle_properties_chunked(labels, image, spacing=spacing, scheduler="threads")
+    table = particle_properties_chunked(
+        labels, image, spacing=spacing, scheduler="threads", warnings=warnings
+    )
     paths = write_report(
         out, table, labels, image, spacing, unit, summary, title=f"particleseg: {scan.name}"
     )
