@@ -80,4 +80,7 @@ def compare(checkpoint: str, cache: str) -> None:
     np.testing.assert_allclose(
         WindowSums(again.forward, model.patch_size)(image, starts).numpy(), got.numpy()
     )
+    assert again.forward is ov.forward  # and compiled once per process (cost check, network)
+    bf16 = make_engine(model, {**settings, "engine": "openvino", "precision": "bf16"}, CPU)
+    assert bf16.forward is not ov.forward  # another precision is another compilation
     print("same windows")
