@@ -47,9 +47,9 @@ RUN_START_FILES = (".hydra", "train.log", "config_resolved.yaml")
 def discard_unstarted_run(run_dir: str | Path) -> bool:
     """Remove a fresh run folder that a failed start left without a checkpoint.
 
-    Only what Hydra and :func:`particleseg.training.run` write at the start (``.hydra/``, ``train.log``,
-    ``config_resolved.yaml``) is removed, and the folder itself if that empties it: a folder
-    with a checkpoint or with other files is left alone.
+    Only what Hydra and :func:`particleseg.training.run` write at the start (``.hydra/``,
+    ``train.log``, ``config_resolved.yaml``) is removed, and the folder itself if that empties
+    it: a folder with a checkpoint or with other files is left alone.
 
     Returns:
         Whether the folder was removed.
