@@ -52,6 +52,7 @@ from particleseg.analysis.properties import (
     crop_geometry,
     geometry_arrays,
 )
+from particleseg.io import read_box
 from particleseg.spacing import check_spacing
 
 __all__ = ["particle_properties_chunked"]
@@ -75,10 +76,7 @@ class _Source:
         self.dtype = np.dtype(array.dtype)
 
     def read(self, box: Box) -> np.ndarray:
-        part = self.array[box]
-        if hasattr(part, "compute"):  # dask: compute the piece here, never the whole graph
-            part = part.compute(scheduler="synchronous")
-        return np.asarray(part)
+        return read_box(self.array, box)
 
 
 def _blocks(shape: Sequence[int], block: Sequence[int]) -> list[Box]:

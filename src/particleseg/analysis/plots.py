@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from particleseg.analysis.distribution import SizeDistribution
+from particleseg.io import read_box
 from particleseg.io.atomic import write_bytes_atomic as write_atomic
 
 __all__ = [
@@ -181,13 +182,6 @@ def plot_shape_vs_size(
     return _png(fig, path)
 
 
-def _read2d(array: Any, index: tuple[Any, ...]) -> np.ndarray:
-    part = array[index]
-    if hasattr(part, "compute"):
-        part = part.compute()
-    return np.asarray(part)
-
-
 def _reduce(slice2d: np.ndarray, factor: int, op: str) -> np.ndarray:
     """Shrink a 2D array by an integer factor: striding (``"take"``) or block-any (``"any"``)."""
     if factor <= 1:
@@ -246,8 +240,8 @@ def plot_slices(
     ]
     fig = Figure(figsize=(15.0, 5.4))
     for k, (title, index, aspect) in enumerate(views, start=1):
-        lab = _read2d(labels, index)
-        grey = _grey(_read2d(image, index)) if image is not None else _label_colours(lab)
+        lab = read_box(labels, index)
+        grey = _grey(read_box(image, index)) if image is not None else _label_colours(lab)
         edges = find_boundaries(lab, mode="inner") & (lab > 0)
         factor = int(np.ceil(max(lab.shape) / MAX_SLICE_PIXELS))
         grey, edges = _reduce(grey, factor, "take"), _reduce(edges, factor, "any")

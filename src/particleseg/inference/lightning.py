@@ -10,7 +10,6 @@ each process takes every N-th chunk; the chunk files need no lock.
 from __future__ import annotations
 
 import json
-import mmap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from particleseg.inference.chunk_store import ChunkStore, touch_json
 from particleseg.inference.plan import ChunkPlan
 from particleseg.inference.windows import WindowSums
+from particleseg.io import release_pages
 from particleseg.transforms.normalization import Normalization
 from particleseg.transforms.resize import resize_image_region
 
@@ -72,20 +72,6 @@ def quiet_trainer():
         enable_model_summary=False,
         enable_progress_bar=False,
     )
-
-
-def release_pages(array: Any) -> None:
-    """Drop a memory-mapped scan's pages from this process's resident set.
-
-    The pages a chunk read stay mapped, and count in the process's RSS, until the mapping goes;
-    over a whole scan that is the scan's size. They are clean file pages, so dropping them costs
-    nothing but a re-read from the page cache if another chunk needs them.
-    """
-    mapping = getattr(array, "_mmap", None)  # np.memmap (np.load mmap_mode, tifffile.memmap)
-    if mapping is None and isinstance(getattr(array, "base", None), mmap.mmap):
-        mapping = array.base
-    if mapping is not None and hasattr(mapping, "madvise"):
-        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def first(items: list) -> Any:

@@ -36,12 +36,7 @@ from particleseg.inference.cost import check_cost, make_plan
 from particleseg.inference.cpu_stages import finish_outputs, resolve_postprocess, run_cpu_stages
 from particleseg.inference.engines import make_engine
 from particleseg.inference.inputs import ScanInput
-from particleseg.inference.lightning import (
-    ChunkDataModule,
-    ChunkPredictor,
-    ChunkWriter,
-    release_pages,
-)
+from particleseg.inference.lightning import ChunkDataModule, ChunkPredictor, ChunkWriter
 from particleseg.inference.memory import check_memory
 from particleseg.inference.model import LoadedModel
 from particleseg.inference.plan import ChunkPlan
@@ -58,6 +53,7 @@ from particleseg.inference.run_state import (
 )
 from particleseg.inference.settings import resolve_inference, resolve_outputs
 from particleseg.inference.windows import WindowSums
+from particleseg.io import release_pages
 from particleseg.transforms.normalization import Normalization, normalization_for_scan
 
 log = logging.getLogger(__name__)

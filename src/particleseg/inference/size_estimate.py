@@ -310,9 +310,9 @@ def refine_particle_size(
         return scan
     from particleseg.inference.cpu_stages import resolve_postprocess
     from particleseg.inference.engines import make_engine
-    from particleseg.inference.lightning import release_pages
     from particleseg.inference.pipeline import scan_normalization
     from particleseg.inference.settings import resolve_inference
+    from particleseg.io import release_pages
 
     first = scan.estimate
     normalize = scan_normalization(scan, model)

@@ -4,6 +4,7 @@ See ``DESIGN.md`` ("Data conventions"): arrays are (Z, Y, X); bad input raises a
 naming the file and the problem; writers never leave a half-written file that looks complete.
 """
 
+from particleseg.io._slabs import read_box, release_pages
 from particleseg.io.dataset import (
     DATASET_JSON,
     SPLITS,
@@ -51,9 +52,11 @@ __all__ = [
     "load_dataset",
     "read_metadata",
     "read_sidecar_spacing",
+    "read_box",
     "read_sample",
     "read_volume",
     "read_volume_spacing",
+    "release_pages",
     "sidecar_path",
     "validate_dataset",
     "volume_format",

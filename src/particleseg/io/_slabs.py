@@ -1,7 +1,13 @@
-"""Iterate over a 3D volume in slabs of whole Z slices, so lazy arrays are never loaded whole."""
+"""Iterate over a 3D volume in slabs of whole Z slices, so lazy arrays are never loaded whole.
+
+A memory-mapped volume (``np.load(mmap_mode="r")``, ``tifffile.memmap``) keeps every page it
+was read through mapped, so reading it whole by slabs would still leave the whole file in the
+process's resident set: :func:`release_pages` drops them after each slab.
+"""
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +15,54 @@ import numpy as np
 
 #: Default memory budget of one slab, in bytes.
 SLAB_BYTES = 64 * 2**20
+
+
+def release_pages(array: Any) -> None:
+    """Drop a memory-mapped array's pages from this process's resident set (others: nothing).
+
+    The pages a read touched stay mapped, and count in the process's RSS, until the mapping
+    goes; over a whole scan that is the scan's size. They are clean pages of a read-only file
+    mapping, so dropping them loses nothing: a later read faults them in again from the page
+    cache. Views of the array stay valid.
+    """
+    mapping = getattr(array, "_mmap", None)  # np.memmap (np.load mmap_mode, tifffile.memmap)
+    if mapping is None and isinstance(getattr(array, "base", None), mmap.mmap):
+        mapping = array.base
+    if mapping is not None and hasattr(mapping, "madvise"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
+def read_box(array: Any, index: Any) -> np.ndarray:
+    """``array[index]`` as an in-memory ndarray, holding nothing of ``array`` afterwards.
+
+    A dask piece is computed here (never the whole graph); a memory-mapped one is copied and
+    the mapping's pages are released (:func:`release_pages`): a strided box such as a ZY slice
+    touches every page of the file.
+    """
+    if isinstance(array, np.memmap):
+        return _read_mapped(array, index if isinstance(index, tuple) else (index,))
+    part = array[index]
+    if hasattr(part, "compute"):
+        part = part.compute(scheduler="synchronous")
+    return np.asarray(part)
+
+
+def _read_mapped(array: np.memmap, index: tuple) -> np.ndarray:
+    """:func:`read_box` of a memory-mapped array: copied slab by slab, pages released after each."""
+    first = index[0] if index else slice(None)
+    if not isinstance(first, slice) or first.step not in (None, 1):
+        out = np.array(array[index])
+        release_pages(array)
+        return out
+    z0, z1, _ = first.indices(int(array.shape[0]))
+    depth = slab_depth(tuple(array.shape), array.dtype)
+    parts = []
+    for z in range(z0, max(z0, z1), depth):
+        parts.append(np.array(array[(slice(z, min(z + depth, z1)), *index[1:])]))
+        release_pages(array)
+    if not parts:
+        return np.array(array[index])
+    return np.concatenate(parts, axis=0)
 
 
 def slab_depth(
@@ -45,9 +99,12 @@ def iter_slabs(
         multiple: Slab depth is a multiple of this (see :func:`slab_depth`).
 
     Yields:
-        The first Z index of the slab and the slab as an in-memory ndarray of shape (z, Y, X).
+        The first Z index of the slab and the slab as an ndarray of shape (z, Y, X) (a view of a
+        memory-mapped array: its pages are released when the next slab is asked for, so the
+        resident set stays one slab; the view stays valid).
     """
     n_z = int(array.shape[0])
     depth = slab_depth(tuple(array.shape), array.dtype, max_bytes, multiple)
     for z0 in range(0, n_z, depth):
         yield z0, np.asarray(array[z0 : min(z0 + depth, n_z)])
+        release_pages(array)
