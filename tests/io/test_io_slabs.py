@@ -69,3 +69,11 @@ def test_read_box_equals_numpy_indexing_slab_by_slab(tmp_path, monkeypatch, inde
         got = read_box(array, index)
         assert type(got) is np.ndarray and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_copy_on_write_mapping_keeps_what_was_written(tmp_path):
+    np.save(tmp_path / "scan.npy", np.zeros((8, 64, 64), np.uint16))
+    private = np.load(tmp_path / "scan.npy", mmap_mode="c")
+    private[3] = 7  # written to this process's copy only
+    release_pages(private)
+    np.testing.assert_array_equal(read_box(private, (slice(None), 5, 5)), [0, 0, 0, 7, 0, 0, 0, 0])

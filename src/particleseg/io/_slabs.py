@@ -23,8 +23,11 @@ def release_pages(array: Any) -> None:
     The pages a read touched stay mapped, and count in the process's RSS, until the mapping
     goes; over a whole scan that is the scan's size. They are clean pages of a read-only file
     mapping, so dropping them loses nothing: a later read faults them in again from the page
-    cache. Views of the array stay valid.
+    cache. Views of the array stay valid. A copy-on-write mapping (mode ``"c"``) is left as it
+    is: dropping its pages would drop what was written to them.
     """
+    if getattr(array, "mode", None) == "c":
+        return
     mapping = getattr(array, "_mmap", None)  # np.memmap (np.load mmap_mode, tifffile.memmap)
     if mapping is None and isinstance(getattr(array, "base", None), mmap.mmap):
         mapping = array.base
