@@ -8,8 +8,9 @@ import pytest
 import zarr
 from scipy import ndimage as ndi
 
-from particleseg.analysis import chunked, particle_properties, particle_properties_chunked
+from particleseg.analysis import particle_properties, particle_properties_chunked
 from particleseg.analysis.chunked import _geometry_plan, _geometry_task, _Source, geometry_stride
+from particleseg.io import _slabs as slabs
 
 INTENSITY = ("intensity_min", "intensity_mean", "intensity_max", "intensity_std")
 
@@ -134,7 +135,7 @@ def test_a_particle_spanning_the_scan_is_measured_strided_in_bounded_memory(capl
     assert len(warnings) == 1 and warnings[0] in caplog.text
     # the ball's task alone, traced: strided, its peak stays flat when the ball is 8x larger
     # (the stride doubles), where the unstrided task reads and masks the whole box
-    monkeypatch.setattr(chunked, "SLAB_BYTES", 100_000)
+    monkeypatch.setattr(slabs, "SLAB_BYTES", 100_000)
     peaks = {}
     for size in (96, 192):
         g = np.mgrid[:size, :size, :size]

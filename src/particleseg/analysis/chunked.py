@@ -52,15 +52,13 @@ from particleseg.analysis.properties import (
     crop_geometry,
     geometry_arrays,
 )
-from particleseg.io import read_box
+from particleseg.io import read_box, slab_depth
 from particleseg.spacing import check_spacing
 
 __all__ = ["particle_properties_chunked"]
 
 #: Largest particle box whose geometry is measured on every voxel (see the module docstring).
 GEOMETRY_MAX_VOXELS = 2**24
-#: Bytes of labels a strided geometry task reads at a time (a slab of whole z-planes).
-SLAB_BYTES = 2**26
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +110,10 @@ def geometry_stride(extent: Sequence[int], max_voxels: int) -> int:
 def _strided_mask(labels: _Source, region: Box, pid: int, stride: int) -> np.ndarray:
     """``labels[region][::stride, ::stride, ::stride] == pid``, read a slab of z at a time."""
     start = [r.start for r in region]
-    shape = [-(-(r.stop - r.start) // stride) for r in region]
-    mask = np.zeros(shape, bool)
-    plane = (region[1].stop - region[1].start) * (region[2].stop - region[2].start)
+    extent = tuple(r.stop - r.start for r in region)
+    mask = np.zeros([-(-n // stride) for n in extent], bool)
     # a multiple of the stride, so that the samples stay aligned from slab to slab
-    slab = stride * max(1, SLAB_BYTES // (stride * plane * labels.dtype.itemsize))
+    slab = slab_depth(extent, labels.dtype, multiple=stride)
     for z0 in range(start[0], region[0].stop, slab):
         box = (slice(z0, min(z0 + slab, region[0].stop)), region[1], region[2])
         part = labels.read(box)[::stride, ::stride, ::stride] == pid

@@ -4,7 +4,7 @@ See ``DESIGN.md`` ("Data conventions"): arrays are (Z, Y, X); bad input raises a
 naming the file and the problem; writers never leave a half-written file that looks complete.
 """
 
-from particleseg.io._slabs import read_box, release_pages
+from particleseg.io._slabs import read_box, release_pages, slab_depth
 from particleseg.io.dataset import (
     DATASET_JSON,
     SPLITS,
@@ -58,6 +58,7 @@ __all__ = [
     "read_volume_spacing",
     "release_pages",
     "sidecar_path",
+    "slab_depth",
     "validate_dataset",
     "volume_format",
     "write_dataset_json",
