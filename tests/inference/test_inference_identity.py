@@ -11,7 +11,7 @@ import tifffile
 from inference_helpers import blobs, run
 
 from particleseg.config import path_key
-from particleseg.inference.run_state import differences
+from particleseg.inference.run_state import differences, fingerprint
 
 
 @pytest.fixture
@@ -96,3 +96,25 @@ def test_default_output_names_differ_for_inputs_with_one_stem(tmp_path):
     assert a.startswith("scan-") and b.startswith("scan-") and a != b
     assert path_key(None, "sample") == "sample"
     assert path_key(str(tmp_path / "a" / "scan.tif")) == a  # stable
+
+
+def test_an_int8_run_is_keyed_on_its_int8_weights_too(tmp_path):
+    """Quantizing the same model again gives other int8 weights: a run resumed or reused with
+    them must not pass for the first one's (fp32 and bf16 runs do not depend on that file)."""
+    from types import SimpleNamespace
+
+    (tmp_path / "scan.npy").write_bytes(b"scan")
+    (tmp_path / "m.ckpt").write_bytes(b"model")
+    scan = SimpleNamespace(path=tmp_path / "scan.npy", shape=(4, 4, 4), particle_size_px=(2, 2, 2))
+    model = SimpleNamespace(path=tmp_path / "m.ckpt")
+    plan = SimpleNamespace(network_shape=(4, 4, 4), chunk_size=(4, 4, 4))
+
+    def facts(precision):
+        return fingerprint(scan, model, plan, {"inference": {"precision": precision}})
+
+    (tmp_path / "m.int8.bin").write_bytes(b"first calibration")
+    first = facts("int8")
+    (tmp_path / "m.int8.bin").write_bytes(b"second calibration")
+    assert differences(first, facts("int8")) == ["int8_sha256"]
+    assert "int8_sha256" not in facts("bf16")
+    assert differences(facts("bf16"), facts("bf16")) == []

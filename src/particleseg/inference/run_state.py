@@ -89,8 +89,9 @@ def fingerprint(scan: ScanInput, model: LoadedModel, plan: ChunkPlan, settings: 
 
     The input is identified by its path, size, modification time and a hash of a bounded
     sample of its bytes (:func:`particleseg.io.identity.input_identity`), the model by the
-    SHA-256 of its file, the run by the resolved inference, normalization and post-processing
-    settings.
+    SHA-256 of its file (and, for ``inference.precision=int8``, of its int8 weights: quantizing
+    the same model again gives other weights), the run by the resolved inference,
+    normalization and post-processing settings.
     """
     facts = {
         "input": input_identity(scan.path),
@@ -101,6 +102,11 @@ def fingerprint(scan: ScanInput, model: LoadedModel, plan: ChunkPlan, settings: 
         "chunk_size": list(plan.chunk_size),
         "settings": settings,
     }
+    if settings.get("inference", {}).get("precision") == "int8":
+        from particleseg.inference.quantize import int8_path  # quantize imports this module
+
+        weights = int8_path(model.path).with_suffix(".bin")
+        facts["int8_sha256"] = file_sha256(weights) if weights.is_file() else None
     return json.loads(json.dumps(facts))  # as it reads back from disk (tuples become lists)
 
 
