@@ -62,6 +62,26 @@ def predict(case, out, *extra):
     return zarr.open_array(str(out / "instances.zarr"))[...]
 
 
+def kill_when_seen(case: Path, out: Path, kill_when: str) -> None:
+    """Start predict into ``out`` and SIGKILL it once ``out / kill_when`` exists (skip the test
+    if the run finishes first)."""
+    proc = subprocess.Popen(
+        command(case, out),
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    target = out / kill_when
+    deadline = time.monotonic() + 240
+    while not target.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if (out / "summary.json").exists():
+        pytest.skip(f"the run finished before {kill_when} was seen")  # too fast to kill here
+
+
 @pytest.fixture(scope="module")
 def reference(case):
     return predict(case, case / "reference")
@@ -99,21 +119,7 @@ def test_two_ddp_processes_equal_one(case, engine):
 )
 def test_sigkill_then_same_command_resumes_to_identical_output(case, reference, kill_when):
     out = case / ("killed-" + kill_when.replace("/", "_").replace(".", ""))
-    proc = subprocess.Popen(
-        command(case, out),
-        cwd=ROOT,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    target = out / kill_when
-    deadline = time.monotonic() + 240
-    while not target.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    if (out / "summary.json").exists():
-        pytest.skip(f"the run finished before {kill_when} was seen")  # too fast to kill here
+    kill_when_seen(case, out, kill_when)
     assert not (out / "instances.tif").exists()
     labels = predict(case, out)
     np.testing.assert_array_equal(labels, reference)
@@ -129,3 +135,26 @@ def test_sigkill_then_same_command_resumes_to_identical_output(case, reference, 
 def test_spawned_dataloader_workers_give_identical_output(case, reference):
     labels = predict(case, case / "workers", "inference.num_workers=1")
     np.testing.assert_array_equal(labels, reference)
+
+
+def test_a_run_begun_with_another_engine_is_not_resumed_silently(case):
+    """inference.engine=auto resolves by machine: a run killed on a machine with OpenVINO and
+    resumed on one without would mix two engines' chunks. Simulated by recording the other
+    engine in the unfinished run's engine.json: the same command must refuse (exit 2, naming
+    the folder and both engines) and leave the chunks as they were."""
+    out = case / "other-engine"
+    kill_when_seen(case, out, ".work/done/3")
+    record = out / ".work" / "engine.json"
+    began = json.loads(record.read_text())
+    other = {"engine": {"openvino": "torch"}.get(began["engine"], "openvino"), "precision": "fp32"}
+    record.write_text(json.dumps(other))
+    done_before = sorted(p.name for p in (out / ".work" / "done").iterdir())
+    refused = subprocess.run(
+        command(case, out), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "Traceback" not in refused.stderr
+    assert str(out) in refused.stderr and f"{other['engine']} fp32" in refused.stderr
+    assert f"{began['engine']} {began['precision']}" in refused.stderr
+    assert not (out / "summary.json").exists()
+    assert sorted(p.name for p in (out / ".work" / "done").iterdir()) == done_before

@@ -45,6 +45,7 @@ from particleseg.inference.run_state import (
     SUMMARY,
     WORK,
     Stages,
+    check_same_engine,
     fingerprint,
     folder_bytes,
     is_global_zero,
@@ -292,6 +293,7 @@ def run_network_stage(
         num_workers=inference["num_workers"],
     )
     engine = make_engine(model, inference, trainer.strategy.root_device)
+    check_same_engine(work.parent, work, engine.describe())
     if rank0:
         touch_json(work / "engine.json", engine.describe())
     module = ChunkPredictor(

@@ -226,3 +226,33 @@ def prepare_output(out: Path, plan_facts: dict, overwrite: bool, is_rank0: bool)
             "choose another output folder"
         )
     return "start"
+
+
+def check_same_engine(out: Path, work: Path, engine: dict) -> None:
+    """Refuse to resume a network stage with another engine or precision than it began with.
+
+    The fingerprint holds the configured ``inference.engine`` and ``precision``; ``auto``
+    resolves by machine (OpenVINO where it is installed, bf16 where the CPU has it), so a run
+    killed on one machine and resumed on another would otherwise mix two engines' chunks.
+
+    Args:
+        out: the output folder (for the message).
+        work: its ``.work`` folder, where ``engine.json`` records the engine the first chunks
+            were computed with.
+        engine: ``{"engine": ..., "precision": ...}`` of this process.
+
+    Raises:
+        ValueError: ``engine.json`` records another engine or precision.
+    """
+    path = work / "engine.json"
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    if old != engine:
+        raise ValueError(
+            f"{out}: holds an unfinished run whose chunks were computed with "
+            f"{old.get('engine')} {old.get('precision')}, and inference.engine / precision "
+            f"resolve to {engine['engine']} {engine['precision']} here; resume with "
+            f"inference.engine={old.get('engine')} inference.precision={old.get('precision')} "
+            "(where that engine is installed), or pass overwrite=true to start again"
+        )
