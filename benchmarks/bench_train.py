@@ -2,8 +2,9 @@
 
 Prints, for each experiment (cpu_small, paper at batch 1):
 - seconds per training iteration (forward, deep-supervision loss, backward, gradient clipping at
-  12, SGD step) with the experiment's precision (cpu_small: bfloat16 autocast; paper: fp32), on
-  random patches of the experiment's size, median over a few iterations after one warm-up;
+  12, SGD step) with the experiment's precision as train.py resolves it on this CPU (cpu_small:
+  bfloat16 autocast where the CPU has bf16, else fp32; paper: fp32), on random patches of the
+  experiment's size, median over a few iterations after one warm-up;
 - peak RSS of a child process that only builds the model and trains;
 and for cpu_small, on the prepared synthetic dataset (python -m particleseg.synth):
 - samples per second of the data pipeline alone (crop, touching paste, nnU-Net augmentation,
@@ -57,7 +58,10 @@ def train_step_child(experiment: str, batch: int | None, iters: int) -> dict:
     net = instantiate(cfg.model.net)
     loss_fn = instantiate(cfg.model.module.loss)
     opt = instantiate(cfg.model.module.optimizer)(params=net.parameters())
-    bf16 = str(cfg.trainer.precision).startswith("bf16")
+    from particleseg.precision import resolve_training_precision
+
+    precision = resolve_training_precision(cfg.trainer.precision, "cpu")  # as train.py here
+    bf16 = precision.startswith("bf16")
     size = tuple(cfg.patch_size)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 1, *size, generator=g)
@@ -80,7 +84,7 @@ def train_step_child(experiment: str, batch: int | None, iters: int) -> dict:
         "experiment": experiment,
         "batch": batch,
         "patch": list(size),
-        "precision": str(cfg.trainer.precision),
+        "precision": precision,
         "params_m": sum(p.numel() for p in net.parameters()) / 1e6,
         "s_per_iter": statistics.median(times),
         "peak_rss_gb": rss,

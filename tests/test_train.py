@@ -88,6 +88,24 @@ def test_every_experiment_composes_and_runs_fast_dev_run(experiment, tiny_datase
     train(cfg)
 
 
+@pytest.mark.parametrize(("native", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_cpu_small_trains_in_bf16_only_where_the_cpu_has_it(
+    monkeypatch, tiny_dataset, tmp_path, native, expected
+):
+    """trainer.precision=auto: on a CPU without bf16 units, bf16 autocast is emulated and a
+    step took minutes instead of seconds (particleseg.precision)."""
+    import particleseg.precision
+    from particleseg.training import build
+
+    monkeypatch.setattr(particleseg.precision, "cpu_has_bf16", lambda: native)
+    cfg = compose_train(
+        ["experiment=cpu_small", f"dataset={tiny_dataset}", "logger=none", *paths(tmp_path), *TINY]
+    )
+    assert cfg.trainer.precision == "auto"
+    _, _, trainer = build(cfg)
+    assert trainer.precision == expected
+
+
 def test_paper_experiment_keeps_the_recipe():
     cfg = compose_train(["experiment=paper"])
     assert cfg.target_particle_size == 60 and cfg.border_thickness == 3

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from particleseg.io.atomic import write_json_atomic
+from particleseg.precision import bf16_native, resolve_training_precision, training_device
 from particleseg.tasks.sweeps import RESULT_FILE
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,16 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
             log.info("no logger: callback %s skipped", name)
             continue
         callbacks.append(instantiate(c))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    precision = resolve_training_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    if precision.startswith("bf16") and not bf16_native(training_device(cfg.trainer.accelerator)):
+        log.warning(
+            "trainer.precision=%s on a device without native bf16: every bf16 operation is "
+            "emulated, far slower than fp32; trainer.precision=auto takes fp32 here",
+            precision,
+        )
+    trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
+    )
     if loggers:
         params = OmegaConf.to_container(cfg, resolve=True)
         for lg in loggers:

@@ -131,3 +131,21 @@ def test_example_panel_shape():
     lab = np.zeros((8, 10, 12), np.uint8)
     panel = example_panel(img, lab, lab)
     assert panel.shape == (10, 36, 3) and panel.dtype == np.uint8
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_validation_autocasts_only_where_the_device_has_bf16(monkeypatch, native):
+    """Emulated bf16 is far slower than fp32: val_autocast applies only on native hardware."""
+    import particleseg.models.module as module
+
+    seen = []
+
+    def fake_predict(net, image, patch, overlap, autocast):
+        seen.append(autocast)
+        return torch.zeros((image.shape[0], 3, *image.shape[2:]))
+
+    monkeypatch.setattr(module, "predict_probabilities", fake_predict)
+    monkeypatch.setattr(module, "bf16_native", lambda device: native)
+    tiny_module(val_autocast=True).predict_border_core(torch.zeros(1, 1, 16, 16, 16))
+    tiny_module(val_autocast=False).predict_border_core(torch.zeros(1, 1, 16, 16, 16))
+    assert seen == [native, False]

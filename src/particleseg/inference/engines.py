@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from particleseg.config import user_cache_dir
+from particleseg.precision import cpu_has_bf16
 
 ENGINES = ("auto", "torch", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -65,15 +66,6 @@ def openvino_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX on x86)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
 def check_names(engine: str, precision: str) -> None:

@@ -21,6 +21,7 @@ from particleseg.inference.sliding_window import predict_probabilities
 from particleseg.models.loss import DeepSupervisionLoss
 from particleseg.models.metadata import CHECKPOINT_KEY
 from particleseg.models.metadata import model_metadata as build_metadata
+from particleseg.precision import bf16_native
 from particleseg.transforms.normalization import legacy_config
 
 
@@ -40,7 +41,8 @@ class BorderCoreModule(L.LightningModule):
         border_thickness: Border width in voxels of that space (stored).
         patch_size: Training patch = sliding-window size (z, y, x).
         val_overlap: Sliding-window overlap during validation.
-        val_autocast: bfloat16 autocast for validation inference.
+        val_autocast: bfloat16 autocast for validation inference, where the device computes
+            bf16 natively (else fp32).
 
     Attributes:
         net_config: The network's config (a ``_target_`` dict), set by the training task and
@@ -124,7 +126,8 @@ class BorderCoreModule(L.LightningModule):
             image,
             self.hparams.patch_size,
             overlap=self.hparams.val_overlap,
-            autocast=self.hparams.val_autocast,
+            # emulated bf16 is far slower than fp32 (particleseg.precision)
+            autocast=self.hparams.val_autocast and bf16_native(image.device),
         )
         return probs.argmax(dim=1).to(torch.uint8)
 
