@@ -150,6 +150,7 @@ def test_short_run_validates_checkpoints_and_resumes(tiny_dataset, tmp_path):
     subprocess.run([*cmd, "trainer.max_epochs=2"], check=True, cwd=tmp_path)
     result = json.loads((run_dir / "result.json").read_text())
     assert 0.0 <= result["best_score"] <= 1.0
+    assert result["precision"] == "32-true"  # the default trainer's
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     meta = ckpt["particleseg"]

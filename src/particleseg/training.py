@@ -144,6 +144,7 @@ def run(cfg: DictConfig) -> float | None:
             "best_score": best,
             "best_checkpoint": best_path,
             "epochs": trainer.current_epoch,
+            "precision": str(trainer.precision),  # as resolved here (auto: by the hardware)
             "overrides": overrides,
             "target_particle_size": cfg.target_particle_size,
             "border_thickness": cfg.border_thickness,
