@@ -39,6 +39,18 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
     assert choose("openvino", "bf16", CPU) == ("openvino", "bf16")
 
 
+def test_openvino_bf16_is_recorded_as_the_f32_it_runs_without_bf16_units(monkeypatch, caplog):
+    """OpenVINO computes in f32 where the CPU has no bf16 (its hint is a hint): the summary
+    must not say bf16. torch emulates bf16 there, slowly: kept, with a warning."""
+    monkeypatch.setattr(engines, "openvino_available", lambda: True)
+    monkeypatch.setattr(engines, "cpu_has_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger=engines.__name__):
+        assert choose("openvino", "bf16", CPU) == ("openvino", "fp32")
+        assert choose("auto", "bf16", CPU) == ("openvino", "fp32")
+        assert choose("torch", "bf16", CPU) == ("torch", "bf16")
+    assert "OpenVINO runs f32" in caplog.text and "emulated" in caplog.text
+
+
 def test_bad_settings_are_refused_by_name():
     with pytest.raises(ValueError, match="inference.engine must be one of"):
         choose("onnx", "fp32", CPU)
@@ -82,5 +94,8 @@ def compare(checkpoint: str, cache: str) -> None:
     )
     assert again.forward is ov.forward  # and compiled once per process (cost check, network)
     bf16 = make_engine(model, {**settings, "engine": "openvino", "precision": "bf16"}, CPU)
-    assert bf16.forward is not ov.forward  # another precision is another compilation
+    if engines.cpu_has_bf16():
+        assert bf16.forward is not ov.forward  # another precision is another compilation
+    else:  # OpenVINO would run f32 anyway: the same compilation, recorded as what it is
+        assert bf16.describe()["precision"] == "fp32" and bf16.forward is ov.forward
     print("same windows")

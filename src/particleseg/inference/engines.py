@@ -22,6 +22,7 @@ torch fp32 0.170 s, torch bf16 autocast 0.057 s, OpenVINO f32 0.073 s, OpenVINO 
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from particleseg.precision import cpu_has_bf16
 
 ENGINES = ("auto", "torch", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -103,12 +106,23 @@ def choose(engine: str, precision: str, device: torch.device) -> tuple[str, str]
         engine = "openvino" if device.type == "cpu" and openvino_available() else "torch"
     if precision == "int8" and engine != "openvino":
         raise ValueError("inference.precision=int8 needs OpenVINO: pip install openvino")
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = cpu_has_bf16()
     if precision == "auto":
-        if device.type == "cuda":
-            native = torch.cuda.is_bf16_supported()
-        else:
-            native = cpu_has_bf16()
         precision = "bf16" if native else "fp32"
+    elif precision == "bf16" and not native and engine == "openvino":
+        # OpenVINO takes its bf16 hint as a hint: without bf16 units it computes in f32, and the
+        # summary must say what ran
+        log.warning("inference.precision=bf16: this CPU has no bf16 units; OpenVINO runs f32")
+        precision = "fp32"
+    elif precision == "bf16" and not native:
+        log.warning(
+            "inference.precision=bf16 on %s without native bf16: emulated, far slower than "
+            "fp32 (inference.precision=auto takes fp32 here)",
+            device,
+        )
     return engine, precision
 
 
