@@ -47,3 +47,4 @@ def test_a_gpu_without_bf16_trains_in_fp32(monkeypatch):
 
 def test_other_devices_are_not_taken_for_bf16():
     assert precision.bf16_native("meta") is False
+    assert precision.resolve_training_precision("auto", "tpu") == "32-true"

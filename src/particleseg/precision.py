@@ -40,7 +40,10 @@ def training_device(accelerator: str) -> torch.device:
         return torch.device("cuda")
     if accelerator in ("auto", "cpu"):
         return torch.device("cpu")
-    return torch.device(accelerator)
+    try:
+        return torch.device(accelerator)  # mps, xpu, ...
+    except RuntimeError:  # an accelerator torch has no device name for (tpu, ...)
+        return torch.device("meta")  # which bf16_native does not take for bf16
 
 
 def resolve_training_precision(precision: str | int, accelerator: str) -> str:

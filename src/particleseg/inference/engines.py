@@ -106,10 +106,9 @@ def choose(engine: str, precision: str, device: torch.device) -> tuple[str, str]
         engine = "openvino" if device.type == "cpu" and openvino_available() else "torch"
     if precision == "int8" and engine != "openvino":
         raise ValueError("inference.precision=int8 needs OpenVINO: pip install openvino")
-    if device.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
-    else:
-        native = cpu_has_bf16()
+    if precision not in ("auto", "bf16"):
+        return engine, precision
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16()
     if precision == "auto":
         precision = "bf16" if native else "fp32"
     elif precision == "bf16" and not native and engine == "openvino":
