@@ -9,13 +9,18 @@ So ``auto`` takes bf16 only where the hardware has it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX on x86)."""
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX on x86).
+
+    Read once per process: validation asks for every crop.
+    """
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
