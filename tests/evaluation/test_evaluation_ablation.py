@@ -64,3 +64,29 @@ def test_keep_missing_keeps_a_rows_cells_from_the_page_and_says_so(tmp_path):
     assert "| baseline (tuned on train) | id_test | SNOW | 0.300 |" in text  # b's summary has it
     main([str(page), f"recipe={tmp_path / 'a.json'}", f"+ norm={tmp_path / 'b' / 'summary.json'}"])
     assert "| recipe |  | not run yet |" in page.read_text()  # without the flag: not kept
+
+
+def test_the_note_says_which_rows_were_scored_on_which_scans(tmp_path):
+    means = {k: 0.5 for k in COLUMNS}
+
+    def summary(name, n_ref, digest=None):
+        test = {"mean": means, "total": {"n_ref": n_ref}}
+        doc = {"summary": {"model": {"hard_test": test}, "SNOW": {"hard_test": test}}}
+        if digest:
+            doc["scans"] = {"hard_test": {"sha256": digest, "samples": {}}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+        return f"{name}={tmp_path / f'{name}.json'}"
+
+    page = tmp_path / "results.md"
+    page.write_text("<!-- ablation:begin -->\n<!-- ablation:end -->\n")
+    main([str(page), summary("one", 1919), summary("two", 1919)])
+    assert "- hard_test: 1919 reference particles, scans not recorded (every row)" in (
+        page.read_text()
+    )
+    main([str(page), summary("one", 1919), summary("two", 1927, "ab" * 32), summary("three", 1919)])
+    line = next(ln for ln in page.read_text().splitlines() if ln.startswith("- hard_test"))
+    assert line == (
+        "- hard_test: **not one set of recorded scans**: 1919 reference particles, scans not "
+        "recorded (one, three, baseline (tuned on train), from one); 1927 reference particles, "
+        f"scans {'ab' * 6} (two)"
+    )

@@ -14,7 +14,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from particleseg.config import CONF_DIR
+from particleseg.evaluation import sample_digest, scans_digest
 from particleseg.evaluation.tables import BEGIN, END
+from particleseg.io import read_volume
 from particleseg.synth.dataset import build_dataset
 from particleseg.tasks import evaluate
 
@@ -112,7 +114,11 @@ def test_report_without_a_page_leaves_docs_alone(tiny_checkpoint, tmp_path):
         cfg = compose(config_name="report", overrides=overrides)
     summary = evaluate(cfg)
     assert set(summary["model"]) == {"id_test"}
-    assert (tmp_path / "row" / "summary.json").exists()
+    doc = json.loads((tmp_path / "row" / "summary.json").read_text())
+    ((name, digest),) = doc["scans"]["id_test"]["samples"].items()  # which scans exactly
+    scan, labels = (read_volume(data / kind / f"{name}.tif") for kind in ("images", "labels"))
+    assert digest == sample_digest(scan, labels)
+    assert doc["scans"]["id_test"]["sha256"] == scans_digest([(name, digest)])
     assert (tmp_path / "row" / "figures" / "scores.png").exists()
     assert not (tmp_path / "docs").exists()
 

@@ -1,8 +1,15 @@
-"""One sample's scores: the instance metrics and the size-distribution errors."""
+"""One sample's scores (the instance metrics and the size-distribution errors) and which scans.
+
+:func:`scans_digest` names the exact scans a test set was scored on. The synthetic generators
+are seeded, but their grey values and particle placements depend on the CPU's floating point
+(numpy and numba pick SIMD paths per CPU), so the same seed can give another scan on another
+machine; scores are comparable only between reports whose digests agree.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,3 +39,29 @@ def score_sample(
     scores = evaluate_instances(prediction, reference, **(metrics or {}))
     sizes = size_distribution_errors(prediction, reference, spacing or (1, 1, 1))
     return {**scores, **sizes}
+
+
+def sample_digest(image: np.ndarray, reference: np.ndarray) -> str:
+    """SHA-256 of one test sample's content: the scan and its reference labels.
+
+    Args:
+        image: (Z, Y, X) scan, any dtype.
+        reference: (Z, Y, X) integer instance labels.
+
+    Returns:
+        Hex digest of both arrays' shapes, dtypes and bytes (file formats do not matter).
+    """
+    h = hashlib.sha256()
+    for array in (image, reference):
+        a = np.ascontiguousarray(array)
+        h.update(f"{a.dtype.str}{a.shape}\n".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def scans_digest(samples: Iterable[tuple[str, str]]) -> str:
+    """SHA-256 naming a test set's scans: its ``(sample name, sample_digest)`` pairs, any order."""
+    h = hashlib.sha256()
+    for name, digest in sorted(samples):
+        h.update(f"{name}\0{digest}\n".encode())
+    return h.hexdigest()

@@ -20,7 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from particleseg.config import compose_config
 from particleseg.entry import hydra_value
-from particleseg.evaluation import baseline_segmenter, find_prediction, score_sample
+from particleseg.evaluation import (
+    baseline_segmenter,
+    find_prediction,
+    sample_digest,
+    scans_digest,
+    score_sample,
+)
 from particleseg.tasks.predict import predict
 
 log = logging.getLogger(__name__)
@@ -86,10 +92,11 @@ def run_report(cfg: DictConfig) -> dict:
         model = {MODEL: np.asarray(read_volume(found))}
         return {**model, **{m: segment(image) for m, segment in baselines.items()}}
 
-    rows, candidates = [], {}
+    rows, candidates, digests = [], {}, {}
     for name, dataset, split in tests:
         for entry in dataset.split(split):
             image, reference = (np.asarray(a) for a in read_sample(entry))
+            digests.setdefault(name, []).append((entry.name, sample_digest(image, reference)))
             preds = predictions(name, entry, image)
             spacing = entry.metadata.spacing
             for method, pred in preds.items():
@@ -122,6 +129,11 @@ def run_report(cfg: DictConfig) -> dict:
         out / "summary.json",
         {
             "tests": {name: [str(d.root), split] for name, d, split in tests},
+            # which scans exactly: a seed regenerated on another CPU can give other ones
+            "scans": {
+                name: {"sha256": scans_digest(found), "samples": dict(found)}
+                for name, found in digests.items()
+            },
             "baselines_tuned_on": str(Path(cfg.dataset)),
             "model": cfg.checkpoint,
             "summary": summary,
