@@ -81,6 +81,8 @@ def test_report_scores_both_methods_and_keeps_handwritten_text(tiny_checkpoint, 
     text = md.read_text()
     assert text.startswith("# Results\n\nwritten by hand") and text.endswith("by hand too\n")
     assert "old" not in text and "| id_test | model |" in text and "| ood_indep | SNOW |" in text
+    doc = json.loads((tmp_path / "outputs" / "report" / "summary.json").read_text())
+    assert f"(scans {doc['scans']['id_test']['sha256'][:12]})" in text  # which scans, by digest
     table = readme.read_text()
     assert (
         "| hard_test | ThreshWater |" in table and "old" not in table and table.endswith("rest\n")

@@ -125,15 +125,16 @@ def run_report(cfg: DictConfig) -> dict:
     summary = {m: summarize([r for r in rows if r["method"] == m]) for m in methods}
     write_rows_csv(out / "per_sample.csv", rows)
     timing = {"predict_s": predict_s, "scans": n_scans}
+    # which scans exactly: a seed regenerated on another CPU can give other ones
+    scans = {
+        name: {"sha256": scans_digest(found), "samples": dict(found)}
+        for name, found in digests.items()
+    }
     write_json(
         out / "summary.json",
         {
             "tests": {name: [str(d.root), split] for name, d, split in tests},
-            # which scans exactly: a seed regenerated on another CPU can give other ones
-            "scans": {
-                name: {"sha256": scans_digest(found), "samples": dict(found)}
-                for name, found in digests.items()
-            },
+            "scans": scans,
             "baselines_tuned_on": str(Path(cfg.dataset)),
             "model": cfg.checkpoint,
             "summary": summary,
@@ -142,7 +143,7 @@ def run_report(cfg: DictConfig) -> dict:
     )
     plot_scores(figures / "scores.png", rows, methods)
     if cfg.results_md:
-        write_results_markdown(cfg, tests, rows, summary, examples, timing)
+        write_results_markdown(cfg, tests, rows, summary, examples, timing, scans)
         if cfg.get("readme"):
             write_readme_table(Path(cfg.readme), [t[0] for t in tests], summary)
     print(f"report: {cfg.results_md or 'no page'} (figures in {figures}, tables in {out})")
@@ -173,8 +174,12 @@ def _typical(found: list[tuple[str, dict]], kind: str) -> tuple[str, dict]:
     return max(found, key=lambda f: f[1]["size"])
 
 
-def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
-    """The generated part of the results page (between its markers)."""
+def write_results_markdown(cfg, tests, rows, summary, examples, timing, scans) -> None:
+    """The generated part of the results page (between its markers).
+
+    ``scans`` is summary.json's record of the scans scored (test set -> ``sha256``): the page
+    names each test set's digest, so a later report can tell whether it scored the same scans.
+    """
     from particleseg.evaluation.tables import REPORT_SCORES, markdown_table, replace_between_markers
     from particleseg.metrics.distribution import DIST_KEYS
 
@@ -185,7 +190,10 @@ def write_results_markdown(cfg, tests, rows, summary, examples, timing) -> None:
         f"\nModel `{cfg.checkpoint}`; {', '.join(m for m in summary if m != MODEL)} tuned on "
         f"the train split of `{Path(cfg.dataset).name}` (grids in "
         "src/particleseg/conf/baseline/). Test sets: "
-        + "; ".join(f"`{n}` = split `{split}` of `{d.root.name}`" for n, d, split in tests)
+        + "; ".join(
+            f"`{n}` = split `{split}` of `{d.root.name}` (scans {scans[n]['sha256'][:12]})"
+            for n, d, split in tests
+        )
         + f". Predicting the {timing['scans']} test scans took {timing['predict_s']:.0f} s.",
         "\n### Mean per test set\n",
         markdown_table(
