@@ -87,6 +87,6 @@ def test_the_note_says_which_rows_were_scored_on_which_scans(tmp_path):
     line = next(ln for ln in page.read_text().splitlines() if ln.startswith("- hard_test"))
     assert line == (
         "- hard_test: **not one set of recorded scans**: 1919 reference particles, scans not "
-        "recorded (one, three, baseline (tuned on train), from one); 1927 reference particles, "
+        "recorded (one, three, the baselines); 1927 reference particles, "
         f"scans {'ab' * 6} (two)"
     )

@@ -23,6 +23,7 @@ MARKER = "ablation"  # <!-- ablation:begin --> ... <!-- ablation:end --> in the 
 
 
 BASELINE_ROW = "baseline (tuned on train)"
+BASELINE_SCANS = "the baselines"  # their label in the note on the test scans
 
 
 def page_rows(page: Path) -> list[list[str]]:
@@ -62,7 +63,7 @@ def scans_note(scans: dict[str, dict[str, str]]) -> str:
     for test in tests:
         groups: dict[str, list[str]] = {}
         # the model rows in their order, then the baselines (whose report gave them)
-        for label, by_test in sorted(scans.items(), key=lambda kv: kv[0].startswith(BASELINE_ROW)):
+        for label, by_test in sorted(scans.items(), key=lambda kv: kv[0] == BASELINE_SCANS):
             if test in by_test:
                 groups.setdefault(by_test[test], []).append(label)
         if len(groups) == 1:
@@ -87,7 +88,7 @@ def ablation_rows(
             is missing keeps its cells from there, and so does a baseline's row (test set and
             method) that no summary gives.
         scans: filled, if given, with each summary's :func:`scans_of` under its label (the
-            baselines' under ``BASELINE_ROW`` and the label whose report gave them).
+            baselines' under ``BASELINE_SCANS``: the scans of the first report that has them).
 
     Returns:
         ``(header, table rows, labels kept from the page)``; a row whose ``summary.json`` is
@@ -119,9 +120,8 @@ def ablation_rows(
                     table.append([label, test, "model", *values])
                 elif (test, method) not in baselines:
                     baselines[test, method] = values
-                    if scans is not None:
-                        source = f"{BASELINE_ROW}, from {label}"
-                        scans.setdefault(source, {})[test] = found.get(test, "scans not recorded")
+                    if scans is not None and test in found:
+                        scans.setdefault(BASELINE_SCANS, {}).setdefault(test, found[test])
     old = {(r[1], r[2]): r[3:] for r in kept if r[0] == BASELINE_ROW}
     missing = {key: cells for key, cells in old.items() if key not in baselines}
     for test, method in missing:
