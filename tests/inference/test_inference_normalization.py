@@ -99,8 +99,8 @@ def _to_8_bit(x):
 
 
 def test_an_8_bit_copy_gives_the_particles_of_the_16_bit_scan(shipped_global_zscore, tmp_path):
-    image, _ = _train_like_scan(7)
-    size = mean_equivalent_diameter(_train_like_scan(7)[1])
+    image, labels = _train_like_scan(7)
+    size = mean_equivalent_diameter(labels)
     tifffile.imwrite(tmp_path / "s16.tif", image)
     tifffile.imwrite(tmp_path / "s8.tif", _to_8_bit(image))
     assert load_checkpoint(DEFAULT_MODEL).normalization["scheme"] == "percentile"
