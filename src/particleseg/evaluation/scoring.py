@@ -1,9 +1,10 @@
 """One sample's scores (the instance metrics and the size-distribution errors) and which scans.
 
 :func:`scans_digest` names the exact scans a test set was scored on. The synthetic generators
-are seeded, but their grey values and particle placements depend on the CPU's floating point
-(numpy and numba pick SIMD paths per CPU), so the same seed can give another scan on another
-machine; scores are comparable only between reports whose digests agree.
+are seeded, but their grey values and particle placements depend on the code paths numpy,
+OpenBLAS and numba pick per CPU (``benchmarks/scan_reproducibility.py``), so the same seed can
+give another scan on another machine; scores are comparable only between reports whose digests
+agree.
 """
 
 from __future__ import annotations
