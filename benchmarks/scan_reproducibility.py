@@ -8,7 +8,7 @@ other paths the same way, so a difference here means a test split rebuilt on ano
 can hold other scans. Prints, per variant, each scan's particle count and the share of image and
 label voxels that differ from the first build::
 
-    python benchmarks/scan_reproducibility.py            # about 6 minutes on 2 cores
+    python benchmarks/scan_reproducibility.py            # about 7 minutes on 2 cores
 """
 
 from __future__ import annotations
