@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEPENDENT = ROOT / "src/particleseg/conf/synth/ood_independent.yaml"
@@ -29,10 +30,8 @@ INDEPENDENT = ROOT / "src/particleseg/conf/synth/ood_independent.yaml"
 
 def variants() -> dict[str, dict[str, str]]:
     """Name -> environment changes of each build (the first is the reference)."""
-    import numpy
-
-    found = numpy._core._multiarray_umath.__cpu_dispatch__  # noqa: SLF001 (what numpy dispatches)
-    enabled = [f for f in found if numpy._core._multiarray_umath.__cpu_features__.get(f)]
+    umath = np._core._multiarray_umath  # what numpy dispatches, and what this CPU has
+    enabled = [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f)]
     return {
         "this CPU": {},
         "numpy without dispatched SIMD": {"NPY_DISABLE_CPU_FEATURES": " ".join(enabled)},
@@ -50,8 +49,9 @@ def build(out: Path, env: dict[str, str], n_independent: int) -> None:
     synth += ["splits.train.n=0", "splits.id_test.n=0", "splits.ood_test.n=1", "progress=false"]
     subprocess.run(synth, check=True, env=env, cwd=ROOT, capture_output=True)
     config = out / "independent.yaml"
-    text = INDEPENDENT.read_text().replace("\nn: 8\n", f"\nn: {n_independent}\n")
-    config.write_text(text.replace("\nprogress: true\n", "\nprogress: false\n"))
+    spec = OmegaConf.load(INDEPENDENT)
+    spec.n, spec.progress = n_independent, False
+    OmegaConf.save(spec, config)
     independent = [sys.executable, "-m", "particleseg.synth.independent", "--config", str(config)]
     independent += ["--out-dir", str(out / "independent")]
     subprocess.run(independent, check=True, env=env, cwd=ROOT, capture_output=True)
